@@ -57,6 +57,18 @@ struct Concat<TypeList<A...>, TypeList<B...>, Rest...> {
   using type = typename Concat<TypeList<A..., B...>, Rest...>::type;
 };
 
+template <int S, int I>
+constexpr auto find_placed(TypeList<>) {
+  static_assert(S < 0 && S >= 0, "no block at this stage and index");
+}
+template <int S, int I, class P, class... Rest>
+constexpr auto find_placed(TypeList<P, Rest...>) {
+  if constexpr (P::stage == S && P::index == I)
+    return P{};
+  else
+    return find_placed<S, I>(TypeList<Rest...>{});
+}
+
 template <int S, class StageT, class Seq>
 struct PlaceStage;
 template <int S, auto... B, std::size_t... I>
@@ -189,6 +201,9 @@ struct Network<Name, StemSpec, Stages<StageTs...>, HeadSpec> {
   // Every block in order, as Placed<stage, index, spec>.
   using blocks = typename detail::Flatten<Stages<StageTs...>, std::make_index_sequence<sizeof...(StageTs)>>::type;
   static constexpr std::size_t num_blocks = blocks::size;
+  // The Placed<> of block "blocks.<S>.<I>".
+  template <int S, int I>
+  using block_at = decltype(detail::find_placed<S, I>(blocks{}));
 
   // Shapes of the stem and every block for an h×w input (per image).
   static constexpr std::array<BlockShape, num_blocks + 1> describe(int h, int w) {

@@ -1,0 +1,241 @@
+#pragma once
+// The default CPU backend: NHWC activations, BatchNorm and layer scale folded into
+// the convolutions at load, 1×1 convolutions and attention as GEMMs, depthwise
+// convolutions direct, bias/activation/residual fused into each kernel's store.
+#include <algorithm>
+#include <cstddef>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "mnv4/backend/backend.hpp"
+#include "mnv4/backend/reference.hpp"
+#include "mnv4/kernels/cpu/attention.hpp"
+#include "mnv4/kernels/cpu/dense_conv.hpp"
+#include "mnv4/kernels/cpu/depthwise.hpp"
+#include "mnv4/kernels/cpu/gemm.hpp"
+#include "mnv4/layers/fold.hpp"
+#include "mnv4/layers/weights.hpp"
+
+namespace mnv4 {
+namespace backend {
+
+struct Cpu {
+  static constexpr std::string_view name = "cpu";
+  static constexpr Layout layout = Layout::kNHWC;
+  using fallback = Reference;
+  template <class Op>
+  static constexpr bool runs = is_one_of<Op, Stem, ConvBn, FusedIb, Uib, Mqa, Head>;
+};
+
+}  // namespace backend
+
+// ---- Stem and ConvBnAct: one folded dense convolution ---------------------------
+
+template <class SpecT, SpecT S>
+struct CpuConvBn {
+  static constexpr Layout layout = Layout::kNHWC;
+  explicit CpuConvBn(const ConvBnWeights& w) : conv_(fold_dense(w, S.stride, S.act)) {}
+  static Dims output_dims(Dims in) { return {in.n, S.out, conv_out(in.h, S.k, S.stride), conv_out(in.w, S.k, S.stride)}; }
+  static std::size_t scratch_floats(Dims in) {
+    return S.k == 1 && S.stride == 1 ? 0 : output_dims(in).pixels() * static_cast<std::size_t>(S.k * S.k * S.in);
+  }
+  void run(const float* in, Dims d, float* out, float* scratch, const RunContext&) const {
+    kernels::cpu::dense_conv(in, d, conv_, scratch, out);
+  }
+  FoldedConv conv_;
+};
+
+template <Stem S>
+struct BlockImpl<backend::Cpu, S> : CpuConvBn<Stem, S> {
+  explicit BlockImpl(StemWeights&& w) : CpuConvBn<Stem, S>(w.conv) {}
+};
+template <ConvBn S>
+struct BlockImpl<backend::Cpu, S> : CpuConvBn<ConvBn, S> {
+  explicit BlockImpl(ConvBnBlockWeights&& w) : CpuConvBn<ConvBn, S>(w.conv) {}
+};
+
+// ---- FusedIB: dense k×k expansion, 1×1 projection (+ residual) -------------------
+
+template <FusedIb S>
+struct BlockImpl<backend::Cpu, S> {
+  static constexpr Layout layout = Layout::kNHWC;
+  explicit BlockImpl(FusedIbWeights&& w)
+      : exp_(fold_dense(w.exp, S.stride, S.act)), pwl_(fold_dense(w.pwl, 1, Act::kNone)) {}
+  static Dims output_dims(Dims in) { return {in.n, S.out, conv_out(in.h, S.k, S.stride), conv_out(in.w, S.k, S.stride)}; }
+  static std::size_t scratch_floats(Dims in) {
+    const std::size_t pixels = output_dims(in).pixels();
+    return pixels * static_cast<std::size_t>(S.k * S.k * S.in) + pixels * S.mid;
+  }
+  void run(const float* in, Dims d, float* out, float* scratch, const RunContext&) const {
+    const std::size_t pixels = output_dims(d).pixels();
+    float* mid = scratch + pixels * static_cast<std::size_t>(S.k * S.k * S.in);
+    const Dims m = kernels::cpu::dense_conv(in, d, exp_, scratch, mid);
+    kernels::cpu::dense_conv(mid, m, pwl_, nullptr, out, S.skip() ? in : nullptr);
+  }
+  FoldedConv exp_, pwl_;
+};
+
+// ---- UIB: [dw_start] → pw_exp → [dw_mid] → pw_proj (· layer scale) (+ residual) ----
+
+template <Uib S>
+struct BlockImpl<backend::Cpu, S> {
+  static constexpr Layout layout = Layout::kNHWC;
+  explicit BlockImpl(UibWeights&& w)
+      : pw_exp_(fold_dense(w.pw_exp, 1, S.act)),
+        pw_proj_(fold_dense(w.pw_proj, 1, Act::kNone, w.gamma ? &*w.gamma : nullptr)) {
+    if (w.dw_start) dw_start_ = fold_depthwise(*w.dw_start, S.start_stride(), Act::kNone);
+    if (w.dw_mid) dw_mid_ = fold_depthwise(*w.dw_mid, S.stride, S.act);
+  }
+  static Dims output_dims(Dims in) { return BlockImpl<backend::Reference, S>::output_dims(in); }
+  static Dims start_dims(Dims in) { return BlockImpl<backend::Reference, S>::start_dims(in); }
+  // [region A: dw_start or dw_mid output | region B: expanded]
+  static std::size_t region_a(Dims in) {
+    const Dims s = start_dims(in);
+    return std::max(s.count(), output_dims(in).pixels() * S.mid);
+  }
+  static std::size_t scratch_floats(Dims in) { return region_a(in) + start_dims(in).pixels() * S.mid; }
+
+  void run(const float* in, Dims d, float* out, float* scratch, const RunContext&) const {
+    using namespace kernels::cpu;  // NOLINT(google-build-using-namespace)
+    float* a = scratch;
+    float* b = scratch + region_a(d);
+    const float* x = in;
+    Dims xd = d;
+    if constexpr (S.start_k != 0) {
+      xd = depthwise_conv(x, xd, dw_start_, a);
+      x = a;
+    }
+    xd = dense_conv(x, xd, pw_exp_, nullptr, b);
+    x = b;
+    if constexpr (S.mid_k != 0) {
+      xd = depthwise_conv(x, xd, dw_mid_, a);
+      x = a;
+    }
+    dense_conv(x, xd, pw_proj_, nullptr, out, S.skip() ? in : nullptr);
+  }
+  FoldedConv dw_start_, pw_exp_, dw_mid_, pw_proj_;
+};
+
+// ---- Mobile MQA ---------------------------------------------------------------
+
+template <Mqa S>
+struct BlockImpl<backend::Cpu, S> {
+  static constexpr Layout layout = Layout::kNHWC;
+  static constexpr int kQueryDim = S.heads * S.key_dim;
+  static constexpr int kOutDim = S.heads * S.value_dim;
+
+  explicit BlockImpl(MqaWeights&& w)
+      : query_(fold_projection(w.query)),
+        key_(fold_projection(w.key)),
+        value_(fold_projection(w.value)),
+        output_(fold_projection(w.output, w.gamma ? &*w.gamma : nullptr)) {
+    std::vector<double> scale, shift;
+    detail::bn_scale_shift(w.norm, nullptr, scale, shift);
+    norm_scale_.assign(scale.begin(), scale.end());
+    norm_shift_.assign(shift.begin(), shift.end());
+    if constexpr (S.kv_stride > 1) {
+      key_down_ = fold_depthwise(*w.key_down, S.kv_stride, Act::kNone);
+      value_down_ = fold_depthwise(*w.value_down, S.kv_stride, Act::kNone);
+    }
+  }
+  static Dims output_dims(Dims in) { return in; }
+  static Dims kv_dims(Dims in) { return BlockImpl<backend::Reference, S>::kv_dims(in); }
+
+  // Per image: normed [L,C] | q [L,heads*kd] | k_in, v_in [P,C] | k [P,kd] | v [P,vd] | scores [L,P];
+  // the attention output [N·L, heads*vd] is kept for the whole batch (one projection GEMM).
+  struct Offsets {
+    std::size_t normed, q, k_in, v_in, k, v, scores, o, total;
+  };
+  static Offsets offsets(Dims in) {
+    const std::size_t l = in.plane(), p = kv_dims(in).plane(), c = static_cast<std::size_t>(in.c);
+    Offsets o{};
+    o.normed = 0;
+    o.q = o.normed + l * c;
+    o.k_in = o.q + l * kQueryDim;
+    o.v_in = o.k_in + (S.kv_stride > 1 ? p * c : 0);
+    o.k = o.v_in + (S.kv_stride > 1 ? p * c : 0);
+    o.v = o.k + p * S.key_dim;
+    o.scores = o.v + p * S.value_dim;
+    o.o = o.scores + kernels::cpu::attention_scratch(l, p);
+    o.total = o.o + in.pixels() * kOutDim;
+    return o;
+  }
+  static std::size_t scratch_floats(Dims in) { return offsets(in).total; }
+
+  void run(const float* in, Dims d, float* out, float* scratch, const RunContext&) const {
+    using namespace kernels::cpu;  // NOLINT(google-build-using-namespace)
+    const Offsets off = offsets(d);
+    const Dims one{1, d.c, d.h, d.w};
+    const Dims kv = kv_dims(one);
+    const std::size_t l = d.plane(), c = static_cast<std::size_t>(d.c);
+    float* normed = scratch + off.normed;
+    float* q = scratch + off.q;
+    float* k = scratch + off.k;
+    float* v = scratch + off.v;
+    float* attn_out = scratch + off.o;
+
+    for (int n = 0; n < d.n; ++n) {
+      const float* x = in + static_cast<std::size_t>(n) * l * c;
+      for (std::size_t i = 0; i < l; ++i)
+        for (std::size_t ch = 0; ch < c; ++ch) normed[i * c + ch] = x[i * c + ch] * norm_scale_[ch] + norm_shift_[ch];
+
+      gemm_bias_act({.m = l, .k = d.c, .n = kQueryDim, .a = normed, .lda = c, .b = query_.weights.data(),
+                     .c = q, .ldc = kQueryDim});
+      const float* k_src = normed;
+      const float* v_src = normed;
+      if constexpr (S.kv_stride > 1) {
+        depthwise_conv(normed, one, key_down_, scratch + off.k_in);
+        depthwise_conv(normed, one, value_down_, scratch + off.v_in);
+        k_src = scratch + off.k_in;
+        v_src = scratch + off.v_in;
+      }
+      gemm_bias_act({.m = kv.plane(), .k = d.c, .n = S.key_dim, .a = k_src, .lda = c, .b = key_.weights.data(),
+                     .c = k, .ldc = S.key_dim});
+      gemm_bias_act({.m = kv.plane(), .k = d.c, .n = S.value_dim, .a = v_src, .lda = c, .b = value_.weights.data(),
+                     .c = v, .ldc = S.value_dim});
+      multi_query_attention({.l = l, .p = kv.plane(), .heads = S.heads, .key_dim = S.key_dim,
+                             .value_dim = S.value_dim, .q = q, .k = k, .v = v,
+                             .o = attn_out + static_cast<std::size_t>(n) * l * kOutDim},
+                            scratch + off.scores);
+    }
+    gemm_bias_act({.m = d.pixels(), .k = kOutDim, .n = d.c, .a = attn_out, .lda = kOutDim,
+                   .b = output_.weights.data(), .residual = in, .ldr = c, .c = out, .ldc = c});
+  }
+  FoldedConv query_, key_, value_, output_, key_down_, value_down_;
+  std::vector<float> norm_scale_, norm_shift_;
+};
+
+// ---- Head: average pool → conv_head + BN + act → classifier ----------------------
+
+template <Head S>
+struct BlockImpl<backend::Cpu, S> {
+  static constexpr Layout layout = Layout::kNHWC;
+  explicit BlockImpl(HeadWeights&& w)
+      : conv_(fold_dense(w.conv, 1, S.act)), classifier_(fold_projection(w.fc_weight)) {
+    std::copy(w.fc_bias.values.begin(), w.fc_bias.values.end(), classifier_.bias.data());
+  }
+  static std::size_t scratch_floats(Dims in) { return static_cast<std::size_t>(in.n) * S.in; }
+
+  void run(const float* in, Dims d, float* pre_logits, float* logits, float* scratch, const RunContext&) const {
+    using namespace kernels::cpu;  // NOLINT(google-build-using-namespace)
+    const std::size_t c = static_cast<std::size_t>(S.in);
+    const float inv = 1.0f / static_cast<float>(d.plane());
+    for (int n = 0; n < d.n; ++n) {
+      float* pooled = scratch + static_cast<std::size_t>(n) * c;
+      std::fill(pooled, pooled + c, 0.0f);
+      const float* x = in + static_cast<std::size_t>(n) * d.plane() * c;
+      for (std::size_t i = 0; i < d.plane(); ++i)
+        for (std::size_t ch = 0; ch < c; ++ch) pooled[ch] += x[i * c + ch];
+      for (std::size_t ch = 0; ch < c; ++ch) pooled[ch] *= inv;
+    }
+    const auto batch = static_cast<std::size_t>(d.n);
+    gemm_bias_act({.m = batch, .k = S.in, .n = S.hidden, .a = scratch, .lda = c, .b = conv_.weights.data(),
+                   .bias = conv_.bias.data(), .act = S.act, .c = pre_logits, .ldc = S.hidden});
+    gemm_bias_act({.m = batch, .k = S.hidden, .n = S.classes, .a = pre_logits, .lda = S.hidden,
+                   .b = classifier_.weights.data(), .bias = classifier_.bias.data(), .c = logits, .ldc = S.classes});
+  }
+  FoldedConv conv_, classifier_;
+};
+
+}  // namespace mnv4

@@ -1,0 +1,53 @@
+#pragma once
+// Multi-query attention on token-major (NHWC) data for one image, through Eigen:
+//   q [L, heads*key_dim], k [P, key_dim], v [P, value_dim] -> o [L, heads*value_dim]
+// One K/V head is shared by all query heads. Softmax subtracts the row maximum.
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
+#include "mnv4/kernels/cpu/gemm.hpp"
+
+namespace mnv4::kernels::cpu {
+
+struct AttentionArgs {
+  std::size_t l = 0, p = 0;  // query and key/value token counts
+  int heads = 0, key_dim = 0, value_dim = 0;
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  float* o = nullptr;
+};
+
+inline std::size_t attention_scratch(std::size_t l, std::size_t p) { return l * p; }
+
+inline void softmax_rows(float* s, std::size_t rows, std::size_t cols) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    float* row = s + r * cols;
+    const float max_v = *std::max_element(row, row + cols);
+    float sum = 0.0f;
+    for (std::size_t j = 0; j < cols; ++j) sum += (row[j] = std::exp(row[j] - max_v));
+    const float inv = 1.0f / sum;
+    for (std::size_t j = 0; j < cols; ++j) row[j] *= inv;
+  }
+}
+
+inline void multi_query_attention(const AttentionArgs& a, float* scores) {
+  const auto l = static_cast<Eigen::Index>(a.l), p = static_cast<Eigen::Index>(a.p);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(a.key_dim));
+  ConstMatrixMap k(a.k, p, a.key_dim, Eigen::OuterStride<>(a.key_dim));
+  ConstMatrixMap v(a.v, p, a.value_dim, Eigen::OuterStride<>(a.value_dim));
+  MatrixMap s(scores, l, p, Eigen::OuterStride<>(p));
+  for (int h = 0; h < a.heads; ++h) {
+    ConstMatrixMap q(a.q + static_cast<std::size_t>(h) * a.key_dim, l, a.key_dim,
+                     Eigen::OuterStride<>(a.heads * a.key_dim));
+    MatrixMap o(a.o + static_cast<std::size_t>(h) * a.value_dim, l, a.value_dim,
+                Eigen::OuterStride<>(a.heads * a.value_dim));
+    s.noalias() = (q * k.transpose()) * scale;
+    softmax_rows(scores, a.l, a.p);
+    o.noalias() = s * v;
+  }
+}
+
+}  // namespace mnv4::kernels::cpu

@@ -1,0 +1,278 @@
+#pragma once
+// Model<Net, Backend>: a network type bound to a backend, loaded from a timm
+// checkpoint, run on NCHW (or NHWC) float input.
+//
+//   mnv4::Model<mnv4::ConvSmall> net("model.safetensors");
+//   mnv4::Tensor logits = net.run(input);          // input [N, 3, H, W] -> [N, 1000]
+//   mnv4::Features f = net.features(input);        // stem, every stage, pre_logits, logits
+//
+// Weights are immutable after load. run(input) uses the model's own workspace;
+// callers that share one model across threads each pass their own Workspace.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "mnv4/backend/backend.hpp"
+#include "mnv4/core/aligned_buffer.hpp"
+#include "mnv4/core/dims.hpp"
+#include "mnv4/core/error.hpp"
+#include "mnv4/core/layout_convert.hpp"
+#include "mnv4/core/tensor.hpp"
+#include "mnv4/io/checkpoint.hpp"
+#include "mnv4/io/safetensors.hpp"
+#include "mnv4/layers/weights.hpp"
+#include "mnv4/spec/network.hpp"
+
+namespace mnv4 {
+
+// Everything features() returns, NCHW: stem [N,C,H/2,W/2], one map per stage,
+// pre_logits [N, 1280] and logits [N, classes].
+struct Features {
+  Tensor stem;
+  std::vector<Tensor> stages;
+  Tensor pre_logits;
+  Tensor logits;
+};
+
+// The smallest input side a model accepts (its total stride).
+inline constexpr int kMinInputSide = 32;
+
+// Per-caller activation buffers, planned once for an input extent and reused.
+class Workspace {
+ public:
+  Workspace() = default;
+
+ private:
+  template <class, class>
+  friend class Model;
+  Dims planned_{};
+  AlignedBuffer act_[2];
+  AlignedBuffer scratch_;
+  AlignedBuffer pre_logits_;
+};
+
+template <class Net, class B = backend::Cpu>
+class Model {
+  template <class P>
+  using ImplOf = block_impl_t<B, P::spec>;
+  using StemImpl = block_impl_t<B, Net::stem>;
+  using HeadImpl = block_impl_t<B, Net::head>;
+
+  template <class List>
+  struct ImplTuple;
+  template <class... P>
+  struct ImplTuple<TypeList<P...>> {
+    using type = std::tuple<ImplOf<P>...>;
+  };
+  using BlockImpls = typename ImplTuple<typename Net::blocks>::type;
+
+  struct Impls {
+    StemImpl stem;
+    BlockImpls blocks;
+    HeadImpl head;
+  };
+
+ public:
+  using network = Net;
+  using backend_type = B;
+  static constexpr std::string_view name = Net::name;
+  static constexpr int num_classes = Net::head.classes;
+
+  Model() = default;
+  explicit Model(const std::filesystem::path& checkpoint) { load(checkpoint); }
+
+  // Reads a timm state_dict in safetensors format (F32, F16 or BF16).
+  void load(const std::filesystem::path& checkpoint) { load(io::SafetensorsFile::open(checkpoint)); }
+  void load(const io::SafetensorsFile& file) {
+    io::CheckpointBinder binder(file, Net::name);
+    auto impls = build(binder);
+    binder.finish();
+    impls_ = std::move(impls);
+  }
+  // Deterministic synthetic weights (benchmarks, shape tests): no checkpoint needed.
+  void load_random(uint64_t seed = 0) {
+    io::RandomWeights source(seed);
+    impls_ = build(source);
+  }
+  bool loaded() const { return impls_ != nullptr; }
+
+  // Logits [N, classes] for input [N, 3, H, W] (NCHW) or [N, H, W, 3] (NHWC).
+  Tensor run(const Tensor& input, Layout layout = Layout::kNCHW) { return run(input, workspace_, layout); }
+  Tensor run(const Tensor& input, Workspace& ws, Layout layout = Layout::kNCHW) const {
+    const Dims in = check_input(input, layout);
+    Tensor logits({in.n, num_classes});
+    forward(input.data(), in, layout, ws, nullptr, logits.data());
+    return logits;
+  }
+
+  Features features(const Tensor& input, Layout layout = Layout::kNCHW) { return features(input, workspace_, layout); }
+  Features features(const Tensor& input, Workspace& ws, Layout layout = Layout::kNCHW) const {
+    const Dims in = check_input(input, layout);
+    Features f;
+    f.logits = Tensor({in.n, num_classes});
+    forward(input.data(), in, layout, ws, &f, f.logits.data());
+    return f;
+  }
+
+  // Low-level entry: no allocation once `ws` has seen this input extent.
+  // `logits` must hold in.n * num_classes floats.
+  void run(const float* input, Dims in, Layout layout, Workspace& ws, float* logits) const {
+    check_dims(in);
+    forward(input, in, layout, ws, nullptr, logits);
+  }
+
+ private:
+  template <auto Spec, class Source>
+  static auto bind(Source& source, const std::string& prefix) {
+    auto w = make_weights(Spec);
+    for_each_weight(w, prefix, source);
+    return w;
+  }
+
+  template <class P>
+  static std::string prefix_of() {
+    return "blocks." + std::to_string(P::stage) + "." + std::to_string(P::index) + ".";
+  }
+
+  template <class Source, class... P>
+  static BlockImpls build_blocks(Source& source, TypeList<P...>) {
+    // Braced initialisation evaluates left to right: weights bind in block order.
+    return BlockImpls{ImplOf<P>(bind<P::spec>(source, prefix_of<P>()))...};
+  }
+
+  template <class Source>
+  static std::unique_ptr<const Impls> build(Source& source) {
+    return std::unique_ptr<const Impls>(new Impls{StemImpl(bind<Net::stem>(source, "")),
+                                                  build_blocks(source, typename Net::blocks{}),
+                                                  HeadImpl(bind<Net::head>(source, ""))});
+  }
+
+  static void check_dims(Dims d) {
+    if (d.n < 1 || d.c != 3 || d.h < kMinInputSide || d.w < kMinInputSide)
+      detail::fail(Net::name, ": input must hold N >= 1 images of 3 channels, each at least ", kMinInputSide, "x",
+                   kMinInputSide, "; got N=", d.n, " C=", d.c, " H=", d.h, " W=", d.w);
+  }
+
+  Dims check_input(const Tensor& input, Layout layout) const {
+    const char* expect = layout == Layout::kNCHW ? "[N, 3, H, W] (NCHW)" : "[N, H, W, 3] (NHWC)";
+    if (input.rank() != 4)
+      detail::fail(Net::name, ": input must be ", expect, ", got shape ", shape_string(input.shape()));
+    const auto dim = [&](int i) { return static_cast<int>(input.dim(i)); };
+    const Dims d = layout == Layout::kNCHW ? Dims{dim(0), dim(1), dim(2), dim(3)} : Dims{dim(0), dim(3), dim(1), dim(2)};
+    if (d.c != 3 || d.n < 1 || d.h < kMinInputSide || d.w < kMinInputSide)
+      detail::fail(Net::name, ": input must be ", expect, " with N >= 1 and H, W >= ", kMinInputSide, ", got shape ",
+                   shape_string(input.shape()));
+    return d;
+  }
+
+  template <class F, std::size_t... I>
+  static void for_each_block(F&& f, std::index_sequence<I...>) {
+    (f(std::integral_constant<std::size_t, I>{}), ...);
+  }
+  template <class F>
+  static void for_each_block(F&& f) {
+    for_each_block(std::forward<F>(f), std::make_index_sequence<Net::num_blocks>{});
+  }
+
+  // Sizes the workspace for input extent `in` (a no-op when it already fits).
+  static void plan(Workspace& ws, Dims in) {
+    if (ws.planned_ == in) return;
+    std::size_t act = in.count();
+    std::size_t scratch = StemImpl::scratch_floats(in);
+    Dims d = StemImpl::output_dims(in);
+    act = std::max(act, d.count());
+    for_each_block([&](auto i) {
+      using Impl = std::tuple_element_t<i, BlockImpls>;
+      scratch = std::max(scratch, Impl::scratch_floats(d));
+      d = Impl::output_dims(d);
+      act = std::max(act, d.count());
+    });
+    scratch = std::max(scratch, HeadImpl::scratch_floats(d));
+    ws.act_[0].reserve(act);
+    ws.act_[1].reserve(act);
+    ws.scratch_.reserve(std::max<std::size_t>(scratch, 1));
+    ws.pre_logits_.reserve(static_cast<std::size_t>(in.n) * Net::head.hidden);
+    ws.planned_ = in;
+  }
+
+  static Tensor to_nchw_tensor(const float* data, Dims d, Layout layout) {
+    Tensor t({d.n, d.c, d.h, d.w});
+    convert_layout(data, layout, d, t.data(), Layout::kNCHW);
+    return t;
+  }
+
+  void forward(const float* input, Dims in, Layout in_layout, Workspace& ws, Features* features,
+               float* logits) const {
+    if (!impls_) detail::fail(Net::name, ": run before load (call load() or load_random() first)");
+    plan(ws, in);
+    const Impls& impls = *impls_;
+    const RunContext ctx{};
+
+    // cur: buffer holding the current activation; the other one is written next.
+    int cur = 0;
+    Layout layout = StemImpl::layout;
+    convert_layout(input, in_layout, in, ws.act_[cur].data(), layout);
+
+    // Moves the activation into `want` layout if the next block needs it.
+    const auto ensure_layout = [&](Layout want, Dims d) {
+      if (want == layout) return;
+      convert_layout(ws.act_[cur].data(), layout, d, ws.act_[1 - cur].data(), want);
+      cur = 1 - cur;
+      layout = want;
+    };
+
+    Dims d = in;
+    impls.stem.run(ws.act_[cur].data(), d, ws.act_[1 - cur].data(), ws.scratch_.data(), ctx);
+    d = StemImpl::output_dims(d);
+    cur = 1 - cur;
+    if (features != nullptr) features->stem = to_nchw_tensor(ws.act_[cur].data(), d, layout);
+
+    for_each_block([&](auto i) {
+      using Impl = std::tuple_element_t<i, BlockImpls>;
+      using P = std::tuple_element_t<i, typename ToTuple<typename Net::blocks>::type>;
+      ensure_layout(Impl::layout, d);
+      std::get<i>(impls.blocks).run(ws.act_[cur].data(), d, ws.act_[1 - cur].data(), ws.scratch_.data(), ctx);
+      d = Impl::output_dims(d);
+      cur = 1 - cur;
+      if (features != nullptr && is_stage_end<P>())
+        features->stages.push_back(to_nchw_tensor(ws.act_[cur].data(), d, layout));
+    });
+
+    ensure_layout(HeadImpl::layout, d);
+    float* pre_logits = features != nullptr ? nullptr : ws.pre_logits_.data();
+    if (features != nullptr) {
+      features->pre_logits = Tensor({d.n, Net::head.hidden});
+      pre_logits = features->pre_logits.data();
+    }
+    impls.head.run(ws.act_[cur].data(), d, pre_logits, logits, ws.scratch_.data(), ctx);
+  }
+
+  template <class List>
+  struct ToTuple;
+  template <class... P>
+  struct ToTuple<TypeList<P...>> {
+    using type = std::tuple<P...>;
+  };
+
+  // True for the last block of its stage.
+  template <class P>
+  static constexpr bool is_stage_end() {
+    using All = typename ToTuple<typename Net::blocks>::type;
+    return []<std::size_t... I>(std::index_sequence<I...>) {
+      bool has_next_in_stage = false;
+      ((has_next_in_stage |= std::tuple_element_t<I, All>::stage == P::stage &&
+                             std::tuple_element_t<I, All>::index == P::index + 1),
+       ...);
+      return !has_next_in_stage;
+    }(std::make_index_sequence<std::tuple_size_v<All>>{});
+  }
+
+  std::unique_ptr<const Impls> impls_;
+  Workspace workspace_;
+};
+
+}  // namespace mnv4
