@@ -1,0 +1,163 @@
+// Properties every model must have, checked on every model type with synthetic
+// weights: parameter counts, output shapes at odd and non-square sizes, batch
+// independence, layouts, and the default backend agreeing with the reference.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "compare.hpp"
+#include "mnv4/mnv4.hpp"
+
+namespace mnv4::test {
+namespace {
+
+Tensor random_input(Shape shape, uint32_t seed) {
+  Tensor t(std::move(shape));
+  uint32_t s = seed * 2654435761u + 1;
+  for (float& v : t.values()) {
+    s = s * 1664525u + 1013904223u;
+    v = static_cast<float>(s >> 8) / static_cast<float>(1u << 24) * 4.0f - 2.0f;
+  }
+  return t;
+}
+
+// Rows [row] of a [N, ...] tensor as its own [1, ...] tensor.
+Tensor slice(const Tensor& t, int row) {
+  Shape shape = t.shape();
+  shape[0] = 1;
+  const int64_t per = t.numel() / t.dim(0);
+  return Tensor(shape, std::vector<float>(t.data() + row * per, t.data() + (row + 1) * per));
+}
+
+template <class Net>
+class ModelProperties : public ::testing::Test {};
+using AllModels = ::testing::Types<ConvSmall, ConvSmall035, ConvSmall050, ConvMedium, ConvLarge, HybridMedium,
+                                   HybridMedium075, HybridLarge, HybridLarge075>;
+struct NetName {
+  template <class Net>
+  static std::string GetName(int) {
+    return std::string(Net::name);
+  }
+};
+TYPED_TEST_SUITE(ModelProperties, AllModels, NetName);
+
+// The compile-time parameter count equals what the weights hold (minus BN buffers).
+TYPED_TEST(ModelProperties, ParameterCountMatchesWeights) {
+  using Net = TypeParam;
+  int64_t count = 0;
+  const auto add = [&](const std::string& key, Weight& w) {
+    const bool buffer = key.ends_with(".running_mean") || key.ends_with(".running_var");
+    if (!buffer) count += shape_numel(w.shape);
+  };
+  auto stem = make_weights(Net::stem);
+  for_each_weight(stem, "", add);
+  [&]<class... P>(TypeList<P...>) {
+    (
+        [&] {
+          auto w = make_weights(P::spec);
+          for_each_weight(w, "", add);
+        }(),
+        ...);
+  }(typename Net::blocks{});
+  auto head = make_weights(Net::head);
+  for_each_weight(head, "", add);
+  EXPECT_EQ(count, Net::params());
+}
+
+TYPED_TEST(ModelProperties, FeatureShapesAtOddAndNonSquareSizes) {
+  using Net = TypeParam;
+  Model<Net> model;
+  model.load_random(1);
+  for (auto [h, w] : {std::pair{32, 32}, std::pair{33, 47}, std::pair{71, 40}}) {
+    const Features f = model.features(random_input({1, 3, h, w}, 3));
+    const auto stem = Net::stage_shape(-1, h, w);
+    EXPECT_EQ(f.stem.shape(), (Shape{1, stem[0], stem[1], stem[2]})) << h << "x" << w;
+    ASSERT_EQ(static_cast<int>(f.stages.size()), Net::num_stages);
+    for (int s = 0; s < Net::num_stages; ++s) {
+      const auto chw = Net::stage_shape(s, h, w);
+      EXPECT_EQ(f.stages[static_cast<std::size_t>(s)].shape(), (Shape{1, chw[0], chw[1], chw[2]}))
+          << "stage " << s << " at " << h << "x" << w;
+    }
+    EXPECT_EQ(f.pre_logits.shape(), (Shape{1, Net::head.hidden}));
+    EXPECT_EQ(f.logits.shape(), (Shape{1, Net::head.classes}));
+    for (float v : f.logits.values()) ASSERT_TRUE(std::isfinite(v));
+  }
+  // The deepest stage of a 33-pixel side is ceil(33 / 32) = 2 (timm's padding rounds up).
+  EXPECT_EQ(Net::stage_shape(Net::num_stages - 1, 33, 33)[1], 2);
+}
+
+TYPED_TEST(ModelProperties, BatchEqualsSingleRuns) {
+  Model<TypeParam> model;
+  model.load_random(2);
+  const Tensor batch = random_input({3, 3, 40, 36}, 5);
+  const Tensor logits = model.run(batch);
+  ASSERT_EQ(logits.shape(), (Shape{3, TypeParam::head.classes}));
+  for (int n = 0; n < 3; ++n) {
+    const Tensor single = model.run(slice(batch, n));
+    EXPECT_LE(relative_error(slice(logits, n), single), 1e-5) << "image " << n;
+  }
+}
+
+TYPED_TEST(ModelProperties, FeaturesPathMatchesLogitsPath) {
+  Model<TypeParam> model;
+  model.load_random(3);
+  const Tensor input = random_input({2, 3, 48, 64}, 7);
+  const Features f = model.features(input);
+  const Tensor logits = model.run(input);
+  EXPECT_EQ(relative_error(logits, f.logits), 0.0);
+}
+
+TYPED_TEST(ModelProperties, NhwcInputMatchesNchw) {
+  Model<TypeParam> model;
+  model.load_random(4);
+  const Tensor nchw = random_input({1, 3, 37, 45}, 9);
+  Tensor nhwc({1, 37, 45, 3});
+  nchw_to_nhwc(nchw.data(), Dims{1, 3, 37, 45}, nhwc.data());
+  EXPECT_EQ(relative_error(model.run(nhwc, Layout::kNHWC), model.run(nchw)), 0.0);
+}
+
+TYPED_TEST(ModelProperties, DefaultBackendMatchesReference) {
+  Model<TypeParam, backend::Cpu> cpu;
+  Model<TypeParam, backend::Reference> reference;
+  cpu.load_random(5);
+  reference.load_random(5);
+  const Tensor input = random_input({2, 3, 65, 49}, 11);
+  const Features a = cpu.features(input), b = reference.features(input);
+  EXPECT_TRUE(matches_golden(a.logits, b.logits, kModelTolerance, std::string(TypeParam::name) + "/cpu-vs-ref/logits"));
+  for (std::size_t s = 0; s < b.stages.size(); ++s)
+    EXPECT_TRUE(matches_golden(a.stages[s], b.stages[s], kModelTolerance,
+                               std::string(TypeParam::name) + "/cpu-vs-ref/features." + std::to_string(s)));
+}
+
+TEST(ModelInput, WrongShapesAreClearErrors) {
+  Model<ConvSmall> model;
+  EXPECT_THAT([&] { model.run(Tensor({1, 3, 64, 64})); },
+              ::testing::ThrowsMessage<Error>(::testing::HasSubstr("run before load")));
+  model.load_random(0);
+  EXPECT_THAT([&] { model.run(Tensor({3, 64, 64})); },
+              ::testing::ThrowsMessage<Error>(::testing::HasSubstr("input must be [N, 3, H, W] (NCHW), got shape [3,64,64]")));
+  EXPECT_THAT([&] { model.run(Tensor({1, 4, 64, 64})); },
+              ::testing::ThrowsMessage<Error>(::testing::HasSubstr("got shape [1,4,64,64]")));
+  EXPECT_THAT([&] { model.run(Tensor({1, 3, 31, 64})); },
+              ::testing::ThrowsMessage<Error>(::testing::HasSubstr("H, W >= 32")));
+  EXPECT_THAT([&] { model.run(Tensor({1, 64, 64, 3})); },
+              ::testing::ThrowsMessage<Error>(::testing::HasSubstr("mobilenetv4_conv_small")));
+  EXPECT_THAT([&] { model.run(Tensor({1, 3, 64, 64}), Layout::kNHWC); },
+              ::testing::ThrowsMessage<Error>(::testing::HasSubstr("[N, H, W, 3] (NHWC)")));
+}
+
+TEST(ModelDescription, NativeResolutionFacts) {
+  static_assert(ConvSmall::macs_at(224, 224) == 186'005'568);
+  static_assert(HybridLarge::macs_at(384, 384) == 7'711'877'120);
+  constexpr auto rows = ConvSmall::describe(224, 224);
+  static_assert(rows.size() == 1 + ConvSmall::num_blocks);
+  static_assert(rows[0].out_h == 112 && rows[0].out_channels == 32);
+  static_assert(rows.back().out_h == 7 && rows.back().out_channels == 960);
+  EXPECT_STREQ(rows[3].kind, "conv_bn");
+  EXPECT_STREQ(rows[5].kind, "uib_extra_dw");
+}
+
+}  // namespace
+}  // namespace mnv4::test
