@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mnv4/backend/backend.hpp"
+#include "mnv4/backend/cpu.hpp"
 #include "mnv4/core/aligned_buffer.hpp"
 #include "mnv4/core/dims.hpp"
 #include "mnv4/core/error.hpp"

@@ -65,7 +65,8 @@ using block_impl_t = BlockImpl<runner_t<B, std::remove_cvref_t<decltype(Spec)>>,
 
 namespace backend {
 struct Reference;  // backend/reference.hpp: scalar NCHW, the oracle
-struct Cpu;        // backend/cpu.hpp: NHWC, folded weights, SIMD kernels (the default)
+template <class Arch>
+struct CpuFor;     // backend/cpu.hpp: NHWC, folded weights, SIMD kernels; Cpu is the default
 }  // namespace backend
 
 }  // namespace mnv4

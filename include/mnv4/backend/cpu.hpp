@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include <xsimd/xsimd.hpp>
+
 #include "mnv4/backend/backend.hpp"
 #include "mnv4/backend/reference.hpp"
 #include "mnv4/kernels/cpu/attention.hpp"
@@ -20,19 +22,25 @@
 namespace mnv4 {
 namespace backend {
 
-struct Cpu {
+// Arch: an xsimd instruction-set tag; the kernels are compiled for it.
+template <class Arch>
+struct CpuFor {
   static constexpr std::string_view name = "cpu";
   static constexpr Layout layout = Layout::kNHWC;
+  using arch = Arch;
   using fallback = Reference;
   template <class Op>
   static constexpr bool runs = is_one_of<Op, Stem, ConvBn, FusedIb, Uib, Mqa, Head>;
 };
 
+// The default backend: the best instruction set the consumer's compile flags allow.
+using Cpu = CpuFor<xsimd::default_arch>;
+
 }  // namespace backend
 
 // ---- Stem and ConvBnAct: one folded dense convolution ---------------------------
 
-template <class SpecT, SpecT S>
+template <class Arch, class SpecT, SpecT S>
 struct CpuConvBn {
   static constexpr Layout layout = Layout::kNHWC;
   explicit CpuConvBn(const ConvBnWeights& w) : conv_(fold_dense(w, S.stride, S.act)) {}
@@ -41,24 +49,24 @@ struct CpuConvBn {
     return S.k == 1 && S.stride == 1 ? 0 : output_dims(in).pixels() * static_cast<std::size_t>(S.k * S.k * S.in);
   }
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext&) const {
-    kernels::cpu::dense_conv(in, d, conv_, scratch, out);
+    kernels::cpu::dense_conv<Arch>(in, d, conv_, scratch, out);
   }
   FoldedConv conv_;
 };
 
-template <Stem S>
-struct BlockImpl<backend::Cpu, S> : CpuConvBn<Stem, S> {
-  explicit BlockImpl(StemWeights&& w) : CpuConvBn<Stem, S>(w.conv) {}
+template <class Arch, Stem S>
+struct BlockImpl<backend::CpuFor<Arch>, S> : CpuConvBn<Arch, Stem, S> {
+  explicit BlockImpl(StemWeights&& w) : CpuConvBn<Arch, Stem, S>(w.conv) {}
 };
-template <ConvBn S>
-struct BlockImpl<backend::Cpu, S> : CpuConvBn<ConvBn, S> {
-  explicit BlockImpl(ConvBnBlockWeights&& w) : CpuConvBn<ConvBn, S>(w.conv) {}
+template <class Arch, ConvBn S>
+struct BlockImpl<backend::CpuFor<Arch>, S> : CpuConvBn<Arch, ConvBn, S> {
+  explicit BlockImpl(ConvBnBlockWeights&& w) : CpuConvBn<Arch, ConvBn, S>(w.conv) {}
 };
 
 // ---- FusedIB: dense k×k expansion, 1×1 projection (+ residual) -------------------
 
-template <FusedIb S>
-struct BlockImpl<backend::Cpu, S> {
+template <class Arch, FusedIb S>
+struct BlockImpl<backend::CpuFor<Arch>, S> {
   static constexpr Layout layout = Layout::kNHWC;
   explicit BlockImpl(FusedIbWeights&& w)
       : exp_(fold_dense(w.exp, S.stride, S.act)), pwl_(fold_dense(w.pwl, 1, Act::kNone)) {}
@@ -70,16 +78,16 @@ struct BlockImpl<backend::Cpu, S> {
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext&) const {
     const std::size_t pixels = output_dims(d).pixels();
     float* mid = scratch + pixels * static_cast<std::size_t>(S.k * S.k * S.in);
-    const Dims m = kernels::cpu::dense_conv(in, d, exp_, scratch, mid);
-    kernels::cpu::dense_conv(mid, m, pwl_, nullptr, out, S.skip() ? in : nullptr);
+    const Dims m = kernels::cpu::dense_conv<Arch>(in, d, exp_, scratch, mid);
+    kernels::cpu::dense_conv<Arch>(mid, m, pwl_, nullptr, out, S.skip() ? in : nullptr);
   }
   FoldedConv exp_, pwl_;
 };
 
 // ---- UIB: [dw_start] → pw_exp → [dw_mid] → pw_proj (· layer scale) (+ residual) ----
 
-template <Uib S>
-struct BlockImpl<backend::Cpu, S> {
+template <class Arch, Uib S>
+struct BlockImpl<backend::CpuFor<Arch>, S> {
   static constexpr Layout layout = Layout::kNHWC;
   explicit BlockImpl(UibWeights&& w)
       : pw_exp_(fold_dense(w.pw_exp, 1, S.act)),
@@ -103,24 +111,24 @@ struct BlockImpl<backend::Cpu, S> {
     const float* x = in;
     Dims xd = d;
     if constexpr (S.start_k != 0) {
-      xd = depthwise_conv(x, xd, dw_start_, a);
+      xd = depthwise_conv<Arch>(x, xd, dw_start_, a);
       x = a;
     }
-    xd = dense_conv(x, xd, pw_exp_, nullptr, b);
+    xd = dense_conv<Arch>(x, xd, pw_exp_, nullptr, b);
     x = b;
     if constexpr (S.mid_k != 0) {
-      xd = depthwise_conv(x, xd, dw_mid_, a);
+      xd = depthwise_conv<Arch>(x, xd, dw_mid_, a);
       x = a;
     }
-    dense_conv(x, xd, pw_proj_, nullptr, out, S.skip() ? in : nullptr);
+    dense_conv<Arch>(x, xd, pw_proj_, nullptr, out, S.skip() ? in : nullptr);
   }
   FoldedConv dw_start_, pw_exp_, dw_mid_, pw_proj_;
 };
 
 // ---- Mobile MQA ---------------------------------------------------------------
 
-template <Mqa S>
-struct BlockImpl<backend::Cpu, S> {
+template <class Arch, Mqa S>
+struct BlockImpl<backend::CpuFor<Arch>, S> {
   static constexpr Layout layout = Layout::kNHWC;
   static constexpr int kQueryDim = S.heads * S.key_dim;
   static constexpr int kOutDim = S.heads * S.value_dim;
@@ -180,26 +188,26 @@ struct BlockImpl<backend::Cpu, S> {
       for (std::size_t i = 0; i < l; ++i)
         for (std::size_t ch = 0; ch < c; ++ch) normed[i * c + ch] = x[i * c + ch] * norm_scale_[ch] + norm_shift_[ch];
 
-      gemm_bias_act({.m = l, .k = d.c, .n = kQueryDim, .a = normed, .lda = c, .b = query_.weights.data(),
+      gemm_bias_act<Arch>({.m = l, .k = d.c, .n = kQueryDim, .a = normed, .lda = c, .b = query_.weights.data(),
                      .c = q, .ldc = kQueryDim});
       const float* k_src = normed;
       const float* v_src = normed;
       if constexpr (S.kv_stride > 1) {
-        depthwise_conv(normed, one, key_down_, scratch + off.k_in);
-        depthwise_conv(normed, one, value_down_, scratch + off.v_in);
+        depthwise_conv<Arch>(normed, one, key_down_, scratch + off.k_in);
+        depthwise_conv<Arch>(normed, one, value_down_, scratch + off.v_in);
         k_src = scratch + off.k_in;
         v_src = scratch + off.v_in;
       }
-      gemm_bias_act({.m = kv.plane(), .k = d.c, .n = S.key_dim, .a = k_src, .lda = c, .b = key_.weights.data(),
+      gemm_bias_act<Arch>({.m = kv.plane(), .k = d.c, .n = S.key_dim, .a = k_src, .lda = c, .b = key_.weights.data(),
                      .c = k, .ldc = S.key_dim});
-      gemm_bias_act({.m = kv.plane(), .k = d.c, .n = S.value_dim, .a = v_src, .lda = c, .b = value_.weights.data(),
+      gemm_bias_act<Arch>({.m = kv.plane(), .k = d.c, .n = S.value_dim, .a = v_src, .lda = c, .b = value_.weights.data(),
                      .c = v, .ldc = S.value_dim});
-      multi_query_attention({.l = l, .p = kv.plane(), .heads = S.heads, .key_dim = S.key_dim,
+      multi_query_attention<Arch>({.l = l, .p = kv.plane(), .heads = S.heads, .key_dim = S.key_dim,
                              .value_dim = S.value_dim, .q = q, .k = k, .v = v,
                              .o = attn_out + static_cast<std::size_t>(n) * l * kOutDim},
                             scratch + off.scores);
     }
-    gemm_bias_act({.m = d.pixels(), .k = kOutDim, .n = d.c, .a = attn_out, .lda = kOutDim,
+    gemm_bias_act<Arch>({.m = d.pixels(), .k = kOutDim, .n = d.c, .a = attn_out, .lda = kOutDim,
                    .b = output_.weights.data(), .residual = in, .ldr = c, .c = out, .ldc = c});
   }
   FoldedConv query_, key_, value_, output_, key_down_, value_down_;
@@ -208,8 +216,8 @@ struct BlockImpl<backend::Cpu, S> {
 
 // ---- Head: average pool → conv_head + BN + act → classifier ----------------------
 
-template <Head S>
-struct BlockImpl<backend::Cpu, S> {
+template <class Arch, Head S>
+struct BlockImpl<backend::CpuFor<Arch>, S> {
   static constexpr Layout layout = Layout::kNHWC;
   explicit BlockImpl(HeadWeights&& w)
       : conv_(fold_dense(w.conv, 1, S.act)), classifier_(fold_projection(w.fc_weight)) {
@@ -230,9 +238,9 @@ struct BlockImpl<backend::Cpu, S> {
       for (std::size_t ch = 0; ch < c; ++ch) pooled[ch] *= inv;
     }
     const auto batch = static_cast<std::size_t>(d.n);
-    gemm_bias_act({.m = batch, .k = S.in, .n = S.hidden, .a = scratch, .lda = c, .b = conv_.weights.data(),
+    gemm_bias_act<Arch>({.m = batch, .k = S.in, .n = S.hidden, .a = scratch, .lda = c, .b = conv_.weights.data(),
                    .bias = conv_.bias.data(), .act = S.act, .c = pre_logits, .ldc = S.hidden});
-    gemm_bias_act({.m = batch, .k = S.hidden, .n = S.classes, .a = pre_logits, .lda = S.hidden,
+    gemm_bias_act<Arch>({.m = batch, .k = S.hidden, .n = S.classes, .a = pre_logits, .lda = S.hidden,
                    .b = classifier_.weights.data(), .bias = classifier_.bias.data(), .c = logits, .ldc = S.classes});
   }
   FoldedConv conv_, classifier_;

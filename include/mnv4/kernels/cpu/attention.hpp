@@ -33,7 +33,8 @@ inline void softmax_rows(float* s, std::size_t rows, std::size_t cols) {
   }
 }
 
-inline void multi_query_attention(const AttentionArgs& a, float* scores) {
+template <class Arch>
+void multi_query_attention(const AttentionArgs& a, float* scores) {
   const auto l = static_cast<Eigen::Index>(a.l), p = static_cast<Eigen::Index>(a.p);
   const float scale = 1.0f / std::sqrt(static_cast<float>(a.key_dim));
   ConstMatrixMap k(a.k, p, a.key_dim, Eigen::OuterStride<>(a.key_dim));

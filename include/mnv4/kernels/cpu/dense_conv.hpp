@@ -41,7 +41,8 @@ inline void im2col_nhwc(const float* in, Dims d, int k, int stride, float* cols)
 }
 
 // out = act(conv(in) + bias) (+ residual, same shape as out); returns the output dims.
-inline Dims dense_conv(const float* in, Dims d, const FoldedConv& f, float* scratch, float* out,
+template <class Arch>
+Dims dense_conv(const float* in, Dims d, const FoldedConv& f, float* scratch, float* out,
                        const float* residual = nullptr) {
   const Dims o{d.n, f.out_c, conv_out(d.h, f.k, f.stride), conv_out(d.w, f.k, f.stride)};
   const float* a = in;
@@ -50,7 +51,7 @@ inline Dims dense_conv(const float* in, Dims d, const FoldedConv& f, float* scra
     im2col_nhwc(in, d, f.k, f.stride, scratch);
     a = scratch;
   }
-  gemm_bias_act({.m = o.pixels(), .k = depth, .n = f.out_c, .a = a, .lda = static_cast<std::size_t>(depth),
+  gemm_bias_act<Arch>({.m = o.pixels(), .k = depth, .n = f.out_c, .a = a, .lda = static_cast<std::size_t>(depth),
                  .b = f.weights.data(), .bias = f.bias.data(), .act = f.act, .residual = residual,
                  .ldr = static_cast<std::size_t>(f.out_c), .c = out, .ldc = static_cast<std::size_t>(f.out_c)});
   return o;

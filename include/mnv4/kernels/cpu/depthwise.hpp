@@ -10,7 +10,8 @@
 namespace mnv4::kernels::cpu {
 
 // in: [n, h, w, c]; out: [n, oh, ow, c]; returns the output dims.
-inline Dims depthwise_conv(const float* in, Dims d, const FoldedConv& f, float* out) {
+template <class Arch>
+Dims depthwise_conv(const float* in, Dims d, const FoldedConv& f, float* out) {
   const int k = f.k, s = f.stride, pad = conv_pad(k, s);
   const Dims o{d.n, d.c, conv_out(d.h, k, s), conv_out(d.w, k, s)};
   const std::size_t c = static_cast<std::size_t>(d.c);

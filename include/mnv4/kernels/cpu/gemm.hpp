@@ -28,7 +28,8 @@ struct GemmArgs {
   std::size_t ldc = 0;
 };
 
-inline void gemm_bias_act(const GemmArgs& g) {
+template <class Arch>
+void gemm_bias_act(const GemmArgs& g) {
   const auto rows = static_cast<Eigen::Index>(g.m);
   ConstMatrixMap a(g.a, rows, g.k, Eigen::OuterStride<>(static_cast<Eigen::Index>(g.lda)));
   ConstMatrixMap b(g.b, g.k, g.n, Eigen::OuterStride<>(g.n));
