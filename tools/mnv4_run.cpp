@@ -114,6 +114,7 @@ int run(const Options& o) {
     return 0;
   }
   auto model = mnv4::make_model(o.model, o.backend);
+  model->set_threads(o.threads);
   if (!o.weights.empty())
     model->load(o.weights);
   else

@@ -23,6 +23,7 @@
 #include "mnv4/core/error.hpp"
 #include "mnv4/core/layout_convert.hpp"
 #include "mnv4/core/tensor.hpp"
+#include "mnv4/core/thread_pool.hpp"
 #include "mnv4/io/checkpoint.hpp"
 #include "mnv4/io/safetensors.hpp"
 #include "mnv4/layers/weights.hpp"
@@ -42,14 +43,21 @@ struct Features {
 // The smallest input side a model accepts (its total stride).
 inline constexpr int kMinInputSide = 32;
 
-// Per-caller activation buffers, planned once for an input extent and reused.
+// Per-caller execution state: activation buffers planned once for an input
+// extent and reused, and the caller's intra-op threads.
 class Workspace {
  public:
-  Workspace() = default;
+  // `threads`: how many threads one forward pass uses (the caller counts as one).
+  explicit Workspace(int threads = 1) {
+    if (threads > 1) pool_ = std::make_unique<ThreadPool>(threads);
+    else if (threads < 1) detail::fail("Workspace: thread count must be >= 1, got ", threads);
+  }
+  int threads() const { return pool_ ? pool_->size() : 1; }
 
  private:
   template <class, class>
   friend class Model;
+  std::unique_ptr<ThreadPool> pool_;
   Dims planned_{};
   AlignedBuffer act_[2];
   AlignedBuffer scratch_;
@@ -100,6 +108,10 @@ class Model {
     impls_ = build(source);
   }
   bool loaded() const { return impls_ != nullptr; }
+
+  // Intra-op threads used by run()/features() without an explicit Workspace.
+  void set_threads(int threads) { workspace_ = Workspace(threads); }
+  int threads() const { return workspace_.threads(); }
 
   // Logits [N, classes] for input [N, 3, H, W] (NCHW) or [N, H, W, 3] (NHWC).
   Tensor run(const Tensor& input, Layout layout = Layout::kNCHW) { return run(input, workspace_, layout); }
@@ -211,7 +223,7 @@ class Model {
     if (!impls_) detail::fail(Net::name, ": run before load (call load() or load_random() first)");
     plan(ws, in);
     const Impls& impls = *impls_;
-    const RunContext ctx{};
+    const RunContext ctx{ws.pool_.get()};
 
     // cur: buffer holding the current activation; the other one is written next.
     int cur = 0;

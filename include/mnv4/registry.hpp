@@ -26,6 +26,7 @@ class AnyModel {
   virtual int64_t macs(int h, int w) const = 0;  // per image
   virtual void load(const std::filesystem::path& checkpoint) = 0;
   virtual void load_random(uint64_t seed) = 0;
+  virtual void set_threads(int threads) = 0;
   virtual Tensor run(const Tensor& input, Layout layout) = 0;
   virtual Features features(const Tensor& input, Layout layout) = 0;
 };
@@ -39,6 +40,7 @@ class ModelAdapter final : public AnyModel {
   int64_t macs(int h, int w) const override { return Net::macs_at(h, w); }
   void load(const std::filesystem::path& checkpoint) override { model_.load(checkpoint); }
   void load_random(uint64_t seed) override { model_.load_random(seed); }
+  void set_threads(int threads) override { model_.set_threads(threads); }
   Tensor run(const Tensor& input, Layout layout) override { return model_.run(input, layout); }
   Features features(const Tensor& input, Layout layout) override { return model_.features(input, layout); }
 

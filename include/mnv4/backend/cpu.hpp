@@ -38,6 +38,21 @@ using Cpu = CpuFor<xsimd::default_arch>;
 
 }  // namespace backend
 
+// A 1×1 convolution (GEMM over pixels) with the pixel rows split across the pool.
+template <class Arch>
+void pointwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, float* out,
+               const float* residual = nullptr) {
+  constexpr std::size_t kRowsPerTask = 16;
+  const std::size_t rows = d.pixels(), ci = static_cast<std::size_t>(f.in_c), co = static_cast<std::size_t>(f.out_c);
+  parallel_for(ctx.pool, (rows + kRowsPerTask - 1) / kRowsPerTask, [&](std::size_t b, std::size_t e) {
+    const std::size_t r0 = b * kRowsPerTask, r1 = std::min(rows, e * kRowsPerTask);
+    kernels::cpu::gemm_bias_act<Arch>({.m = r1 - r0, .k = f.in_c, .n = f.out_c, .a = in + r0 * ci, .lda = ci,
+                                       .b = f.weights.data(), .bias = f.bias.data(), .act = f.act,
+                                       .residual = residual != nullptr ? residual + r0 * co : nullptr, .ldr = co,
+                                       .c = out + r0 * co, .ldc = co});
+  });
+}
+
 // ---- Stem and ConvBnAct: one folded dense convolution ---------------------------
 
 template <class Arch, class SpecT, SpecT S>
@@ -48,8 +63,11 @@ struct CpuConvBn {
   static std::size_t scratch_floats(Dims in) {
     return S.k == 1 && S.stride == 1 ? 0 : output_dims(in).pixels() * static_cast<std::size_t>(S.k * S.k * S.in);
   }
-  void run(const float* in, Dims d, float* out, float* scratch, const RunContext&) const {
-    kernels::cpu::dense_conv<Arch>(in, d, conv_, scratch, out);
+  void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
+    if constexpr (S.k == 1 && S.stride == 1)
+      pointwise<Arch>(ctx, in, d, conv_, out);
+    else
+      kernels::cpu::dense_conv<Arch>(in, d, conv_, scratch, out);
   }
   FoldedConv conv_;
 };
@@ -75,11 +93,11 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     const std::size_t pixels = output_dims(in).pixels();
     return pixels * static_cast<std::size_t>(S.k * S.k * S.in) + pixels * S.mid;
   }
-  void run(const float* in, Dims d, float* out, float* scratch, const RunContext&) const {
+  void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
     const std::size_t pixels = output_dims(d).pixels();
     float* mid = scratch + pixels * static_cast<std::size_t>(S.k * S.k * S.in);
     const Dims m = kernels::cpu::dense_conv<Arch>(in, d, exp_, scratch, mid);
-    kernels::cpu::dense_conv<Arch>(mid, m, pwl_, nullptr, out, S.skip() ? in : nullptr);
+    pointwise<Arch>(ctx, mid, m, pwl_, out, S.skip() ? in : nullptr);
   }
   FoldedConv exp_, pwl_;
 };
@@ -104,7 +122,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   }
   static std::size_t scratch_floats(Dims in) { return region_a(in) + start_dims(in).pixels() * S.mid; }
 
-  void run(const float* in, Dims d, float* out, float* scratch, const RunContext&) const {
+  void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
     using namespace kernels::cpu;  // NOLINT(google-build-using-namespace)
     float* a = scratch;
     float* b = scratch + region_a(d);
@@ -114,13 +132,14 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
       xd = depthwise_conv<Arch>(x, xd, dw_start_, a);
       x = a;
     }
-    xd = dense_conv<Arch>(x, xd, pw_exp_, nullptr, b);
+    pointwise<Arch>(ctx, x, xd, pw_exp_, b);
+    xd.c = S.mid;
     x = b;
     if constexpr (S.mid_k != 0) {
       xd = depthwise_conv<Arch>(x, xd, dw_mid_, a);
       x = a;
     }
-    dense_conv<Arch>(x, xd, pw_proj_, nullptr, out, S.skip() ? in : nullptr);
+    pointwise<Arch>(ctx, x, xd, pw_proj_, out, S.skip() ? in : nullptr);
   }
   FoldedConv dw_start_, pw_exp_, dw_mid_, pw_proj_;
 };
@@ -171,7 +190,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   }
   static std::size_t scratch_floats(Dims in) { return offsets(in).total; }
 
-  void run(const float* in, Dims d, float* out, float* scratch, const RunContext&) const {
+  void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
     using namespace kernels::cpu;  // NOLINT(google-build-using-namespace)
     const Offsets off = offsets(d);
     const Dims one{1, d.c, d.h, d.w};
@@ -207,8 +226,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
                              .o = attn_out + static_cast<std::size_t>(n) * l * kOutDim},
                             scratch + off.scores);
     }
-    gemm_bias_act<Arch>({.m = d.pixels(), .k = kOutDim, .n = d.c, .a = attn_out, .lda = kOutDim,
-                   .b = output_.weights.data(), .residual = in, .ldr = c, .c = out, .ldc = c});
+    pointwise<Arch>(ctx, attn_out, Dims{d.n, kOutDim, d.h, d.w}, output_, out, in);
   }
   FoldedConv query_, key_, value_, output_, key_down_, value_down_;
   std::vector<float> norm_scale_, norm_shift_;
