@@ -27,15 +27,17 @@ class CheckpointBinder {
 
   void operator()(const std::string& key, Weight& w) {
     const TensorEntry* entry = file_.find(key);
-    if (entry == nullptr) {
-      missing_.push_back(key + " " + shape_string(w.shape));
+    if (entry == nullptr || entry->shape != w.shape) {
+      if (entry == nullptr)
+        missing_.push_back(key + " " + shape_string(w.shape));
+      else
+        mismatched_.push_back(key + ": expected " + shape_string(w.shape) + ", found " + shape_string(entry->shape));
+      if (entry != nullptr) bound_.insert(key);
+      // Keep the weight well-formed so blocks can still be built; finish() rejects the model.
+      w.values.assign(static_cast<std::size_t>(shape_numel(w.shape)), 0.0f);
       return;
     }
     bound_.insert(key);
-    if (entry->shape != w.shape) {
-      mismatched_.push_back(key + ": expected " + shape_string(w.shape) + ", found " + shape_string(entry->shape));
-      return;
-    }
     w.values = file_.to_float(*entry);
   }
 
