@@ -32,25 +32,36 @@ Result run(const std::string& args) {
   return r;
 }
 
-void check_golden(const std::string& model, const std::string& folder, const std::string& backend) {
+void check_golden(const std::string& model, const std::string& folder, const std::string& backend,
+                  const std::string& isa = "") {
   const auto dir = golden_dir() / folder;
   MNV4_REQUIRE_GOLDEN(dir / "model.safetensors");
   const auto out = std::filesystem::temp_directory_path() / ("mnv4_run_" + std::to_string(::getpid()) + ".safetensors");
-  const Result r = run("--model " + model + " --backend " + backend + " --weights " + (dir / "model.safetensors").string() +
+  const Result r = run("--model " + model + " --backend " + backend + (isa.empty() ? "" : " --isa " + isa) +
+                       " --weights " + (dir / "model.safetensors").string() +
                        " --input " + (dir / "io.safetensors").string() + " --output " + out.string() + " --features");
+  if (!isa.empty() && r.output.find("is not available") != std::string::npos)
+    GTEST_SKIP() << "this CPU lacks " << isa;
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::printf("%s", r.output.c_str());
   const auto golden = io::SafetensorsFile::open(dir / "io.safetensors");
   const auto ours = io::SafetensorsFile::open(out);
   for (const char* key : {"logits", "pre_logits", "stem", "features.0", "features.1", "features.2", "features.3", "features.4"})
     EXPECT_TRUE(matches_golden(read_tensor(ours, key), read_tensor(golden, key), kModelTolerance,
-                               "mnv4-run/" + backend + "/" + folder + "/" + key));
+                               "mnv4-run/" + backend + (isa.empty() ? "" : "-" + isa) + "/" + folder + "/" + key));
   std::filesystem::remove(out);
 }
 
 TEST(Mnv4Run, ConvSmallGolden) { check_golden("mobilenetv4_conv_small", "conv_small_224", "cpu"); }
 TEST(Mnv4Run, HybridMediumGolden) { check_golden("mobilenetv4_hybrid_medium", "hybrid_medium_256", "cpu"); }
 TEST(Mnv4Run, ConvSmallGoldenReference) { check_golden("mobilenetv4_conv_small", "conv_small_224", "reference"); }
+
+// The default backend matches the goldens with every instruction set the build targets.
+class Mnv4RunIsa : public ::testing::TestWithParam<std::string> {};
+TEST_P(Mnv4RunIsa, ConvSmallGolden) { check_golden("mobilenetv4_conv_small", "conv_small_224", "cpu", GetParam()); }
+TEST_P(Mnv4RunIsa, HybridMediumGolden) { check_golden("mobilenetv4_hybrid_medium", "hybrid_medium_256", "cpu", GetParam()); }
+INSTANTIATE_TEST_SUITE_P(EveryIsa, Mnv4RunIsa, ::testing::Values("avx512bw", "avx2", "baseline"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 TEST(Mnv4Run, BenchOnSyntheticWeights) {
   const Result r = run("--model mobilenetv4_conv_small --resolution 64 48 --bench 2 --threads 2");

@@ -13,8 +13,9 @@
 #include <string_view>
 #include <vector>
 
+#include "mnv4/dispatch/runner.hpp"
 #include "mnv4/io/safetensors.hpp"
-#include "mnv4/registry.hpp"
+#include "mnv4/model.hpp"
 
 namespace {
 
@@ -31,6 +32,7 @@ constexpr const char* kUsage = R"(usage:
   --features          also write the stem, every stage's features and pre_logits
   --backend B         cpu (default) or reference
   --threads N         intra-op threads (default 1)
+  --isa ISA           force an instruction set: avx512bw, avx2 or baseline (default: the best available)
   --resolution H W    input size for --bench (default 224 224)
   --batch N           batch size for --bench (default 1)
   --bench N           time N forward passes after 3 warm-ups; prints median_ms=, min_ms=
@@ -42,7 +44,7 @@ struct UsageError {
 };
 
 struct Options {
-  std::string model, weights, input, input_key = "input", output, backend = "cpu";
+  std::string model, weights, input, input_key = "input", output, backend = "cpu", isa;
   bool features = false, nhwc = false, list = false;
   int threads = 1, height = 224, width = 224, batch = 1, bench = 0;
 };
@@ -71,6 +73,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--input-key") o.input_key = *value();
     else if (a == "--output") o.output = *value();
     else if (a == "--backend") o.backend = *value();
+    else if (a == "--isa") o.isa = *value();
     else if (a == "--features") o.features = true;
     else if (a == "--nhwc") o.nhwc = true;
     else if (a == "--list") o.list = true;
@@ -96,61 +99,61 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-void write_outputs(const Options& o, const mnv4::Features& f) {
+void write_outputs(const Options& o, const std::vector<mnv4::dispatch::Array>& arrays) {
   std::vector<mnv4::io::TensorView> out;
-  const auto add = [&](std::string name, const mnv4::Tensor& t) { out.push_back({std::move(name), t.shape(), t.values()}); };
-  add("logits", f.logits);
-  if (o.features) {
-    add("stem", f.stem);
-    for (std::size_t s = 0; s < f.stages.size(); ++s) add("features." + std::to_string(s), f.stages[s]);
-    add("pre_logits", f.pre_logits);
-  }
+  for (const auto& a : arrays) out.push_back({a.name, a.shape, a.values});
   mnv4::io::write_safetensors(o.output, out);
 }
 
 int run(const Options& o) {
+  const mnv4::dispatch::RunnerSet set = mnv4::dispatch::runners(o.isa);
+  if (set.make == nullptr)
+    throw UsageError{"instruction set '" + o.isa + "' is not available on this CPU or in this build"};
   if (o.list) {
-    for (std::string_view n : mnv4::model_names()) std::printf("%.*s\n", static_cast<int>(n.size()), n.data());
+    for (const std::string& n : set.model_names()) std::printf("%s\n", n.c_str());
     return 0;
   }
-  auto model = mnv4::make_model(o.model, o.backend);
+  auto model = set.make(o.model, o.backend);
   model->set_threads(o.threads);
   if (!o.weights.empty())
     model->load(o.weights);
   else
     model->load_random(0);
-  const mnv4::Layout layout = o.nhwc ? mnv4::Layout::kNHWC : mnv4::Layout::kNCHW;
 
   if (o.bench > 0) {
-    mnv4::Tensor input = o.nhwc ? mnv4::Tensor({o.batch, o.height, o.width, 3}) : mnv4::Tensor({o.batch, 3, o.height, o.width});
-    for (std::size_t i = 0; i < input.values().size(); ++i) input.data()[i] = static_cast<float>((i * 7919) % 255) / 255.0f - 0.5f;
-    for (int i = 0; i < 3; ++i) model->run(input, layout);
+    const std::vector<int64_t> shape{o.batch, 3, o.height, o.width};
+    std::vector<float> input(static_cast<std::size_t>(mnv4::shape_numel(shape)));
+    for (std::size_t i = 0; i < input.size(); ++i) input[i] = static_cast<float>((i * 7919) % 255) / 255.0f - 0.5f;
+    std::vector<float> logits(static_cast<std::size_t>(o.batch) * 1000);
+    for (int i = 0; i < 3; ++i) model->run_into(input.data(), shape, logits.data());
     std::vector<double> ms;
     for (int i = 0; i < o.bench; ++i) {
       const auto t0 = std::chrono::steady_clock::now();
-      model->run(input, layout);
+      model->run_into(input.data(), shape, logits.data());
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     std::sort(ms.begin(), ms.end());
     const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
     const double gflops = 2.0 * static_cast<double>(model->macs(o.height, o.width)) * o.batch / (median * 1e6);
-    std::printf("model=%.*s backend=%.*s batch=%d resolution=%dx%d threads=%d median_ms=%.3f min_ms=%.3f gflops=%.1f\n",
-                static_cast<int>(model->name().size()), model->name().data(), static_cast<int>(model->backend().size()),
-                model->backend().data(), o.batch, o.height, o.width, o.threads, median, ms.front(), gflops);
+    std::printf("model=%s backend=%s isa=%s batch=%d resolution=%dx%d threads=%d median_ms=%.3f min_ms=%.3f gflops=%.1f\n",
+                model->model().c_str(), model->backend().c_str(), model->isa().c_str(), o.batch, o.height, o.width,
+                o.threads, median, ms.front(), gflops);
     return 0;
   }
 
   const auto file = mnv4::io::SafetensorsFile::open(o.input);
   const mnv4::io::TensorEntry& entry = file.at(o.input_key);
-  const mnv4::Tensor input(entry.shape, file.to_float(entry));
-  const mnv4::Features f = model->features(input, layout);
-  write_outputs(o, f);
-  std::printf("wrote %s: logits %s", o.output.c_str(), mnv4::shape_string(f.logits.shape()).c_str());
-  if (o.features) std::printf(" + stem, features.0-%zu, pre_logits", f.stages.size() - 1);
+  const std::vector<float> input = file.to_float(entry);
+  const std::vector<mnv4::dispatch::Array> out = model->run(input.data(), entry.shape, o.nhwc, o.features);
+  write_outputs(o, out);
+  const mnv4::dispatch::Array& logits = out.front();
+  std::printf("%s (%s, %s): wrote %s: logits %s", model->model().c_str(), model->backend().c_str(),
+              model->isa().c_str(), o.output.c_str(), mnv4::shape_string(logits.shape).c_str());
+  if (o.features) std::printf(" + stem, features.0-%zu, pre_logits", out.size() - 4);
   std::printf("\n");
-  const int classes = static_cast<int>(f.logits.dim(1));
-  for (int n = 0; n < static_cast<int>(f.logits.dim(0)); ++n) {
-    const float* row = f.logits.data() + static_cast<std::ptrdiff_t>(n) * classes;
+  const int classes = static_cast<int>(logits.shape[1]);
+  for (int n = 0; n < static_cast<int>(logits.shape[0]); ++n) {
+    const float* row = logits.values.data() + static_cast<std::ptrdiff_t>(n) * classes;
     std::printf("image %d: top-1 class %ld (logit %.4f)\n", n, std::max_element(row, row + classes) - row,
                 static_cast<double>(*std::max_element(row, row + classes)));
   }

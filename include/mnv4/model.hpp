@@ -8,6 +8,7 @@
 //
 // Weights are immutable after load. run(input) uses the model's own workspace;
 // callers that share one model across threads each pass their own Workspace.
+#include "mnv4/config.hpp"
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -29,7 +30,7 @@
 #include "mnv4/layers/weights.hpp"
 #include "mnv4/spec/network.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 // Everything features() returns, NCHW: stem [N,C,H/2,W/2], one map per stage,
 // pre_logits [N, 1280] and logits [N, classes].

@@ -2,6 +2,7 @@
 // Choosing a model by its timm name at run time (command-line tools, services).
 // Each entry instantiates Model<Net, Backend>; include this only where a runtime
 // choice is needed, as it compiles every model for both CPU backends.
+#include "mnv4/config.hpp"
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -14,7 +15,7 @@
 #include "mnv4/model.hpp"
 #include "mnv4/models/all.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 // The type-erased face of a Model<Net, Backend>.
 class AnyModel {
@@ -29,6 +30,8 @@ class AnyModel {
   virtual void set_threads(int threads) = 0;
   virtual Tensor run(const Tensor& input, Layout layout) = 0;
   virtual Features features(const Tensor& input, Layout layout) = 0;
+  // NCHW input; no allocation after the first call at a given size.
+  virtual void run_into(const float* input, Dims in, float* logits) = 0;
 };
 
 template <class Net, class B>
@@ -40,12 +43,19 @@ class ModelAdapter final : public AnyModel {
   int64_t macs(int h, int w) const override { return Net::macs_at(h, w); }
   void load(const std::filesystem::path& checkpoint) override { model_.load(checkpoint); }
   void load_random(uint64_t seed) override { model_.load_random(seed); }
-  void set_threads(int threads) override { model_.set_threads(threads); }
+  void set_threads(int threads) override {
+    model_.set_threads(threads);
+    workspace_ = Workspace(threads);
+  }
   Tensor run(const Tensor& input, Layout layout) override { return model_.run(input, layout); }
   Features features(const Tensor& input, Layout layout) override { return model_.features(input, layout); }
+  void run_into(const float* input, Dims in, float* logits) override {
+    model_.run(input, in, Layout::kNCHW, workspace_, logits);
+  }
 
  private:
   Model<Net, B> model_;
+  Workspace workspace_;
 };
 
 namespace detail {

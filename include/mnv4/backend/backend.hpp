@@ -10,6 +10,7 @@
 // backend/reference.hpp for the interface). A delegate (GPU, DSP, NPU) is one more
 // such type whose fallback is a CPU backend; the model converts layouts where
 // consecutive blocks run on backends with different layouts.
+#include "mnv4/config.hpp"
 #include <concepts>
 #include <cstddef>
 #include <string_view>
@@ -20,7 +21,7 @@
 #include "mnv4/core/run_context.hpp"
 #include "mnv4/spec/blocks.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 // The implementation of block `Spec` on backend `B`. Backends specialise it.
 template <class B, auto Spec>

@@ -2,6 +2,7 @@
 // The default CPU backend: NHWC activations, BatchNorm and layer scale folded into
 // the convolutions at load, 1×1 convolutions and attention as GEMMs, depthwise
 // convolutions direct, bias/activation/residual fused into each kernel's store.
+#include "mnv4/config.hpp"
 #include <algorithm>
 #include <cstddef>
 #include <string_view>
@@ -19,7 +20,7 @@
 #include "mnv4/layers/fold.hpp"
 #include "mnv4/layers/weights.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 namespace backend {
 
 // Arch: an xsimd instruction-set tag; the kernels are compiled for it.

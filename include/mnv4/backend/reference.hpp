@@ -9,6 +9,7 @@
 //   static Dims output_dims(Dims in);
 //   static std::size_t scratch_floats(Dims in);   // workspace run() may use
 //   void run(const float* in, Dims in_dims, float* out, float* scratch, const RunContext&) const;
+#include "mnv4/config.hpp"
 #include <algorithm>
 #include <cstddef>
 #include <string_view>
@@ -18,7 +19,7 @@
 #include "mnv4/kernels/reference/ops.hpp"
 #include "mnv4/layers/weights.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 namespace backend {
 
 struct Reference {

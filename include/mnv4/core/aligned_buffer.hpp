@@ -1,11 +1,12 @@
 #pragma once
 // A float buffer aligned for the widest SIMD loads (64 bytes), that only grows.
+#include "mnv4/config.hpp"
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
 #include <new>
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 class AlignedBuffer {
  public:

@@ -1,8 +1,9 @@
 #pragma once
 // Logical extent of a batch of feature maps, whatever its memory layout.
+#include "mnv4/config.hpp"
 #include <cstddef>
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 struct Dims {
   int n = 0, c = 0, h = 0, w = 0;

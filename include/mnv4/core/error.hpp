@@ -1,12 +1,13 @@
 #pragma once
 // The one exception type mnv4 throws. Messages say what was wrong, where
 // (file, tensor or key) and what was expected versus found.
+#include "mnv4/config.hpp"
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 class Error : public std::runtime_error {
  public:

@@ -1,12 +1,13 @@
 #pragma once
 // Conversions between NCHW and NHWC, used only at the model's edges and where
 // consecutive blocks run on backends with different layouts.
+#include "mnv4/config.hpp"
 #include <cstddef>
 
 #include "mnv4/core/dims.hpp"
 #include "mnv4/core/layout.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 inline void nchw_to_nhwc(const float* src, Dims d, float* dst) {
   const std::size_t plane = d.plane();

@@ -1,7 +1,8 @@
 #pragma once
 // What a block's run() may use besides its buffers. Extended, not replaced, as
 // execution features arrive (thread pool, profiling hooks).
-namespace mnv4 {
+#include "mnv4/config.hpp"
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 class ThreadPool;
 

@@ -1,5 +1,6 @@
 #pragma once
 // Tensor: the owning float32 array the public API passes in and out (NCHW unless stated).
+#include "mnv4/config.hpp"
 #include <cstdint>
 #include <span>
 #include <string>
@@ -8,7 +9,7 @@
 
 #include "mnv4/core/error.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 using Shape = std::vector<int64_t>;
 

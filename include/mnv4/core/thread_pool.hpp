@@ -2,6 +2,7 @@
 // A small fork-join pool for intra-op parallelism: parallel_for splits [0, n)
 // into one contiguous chunk per thread; the calling thread works too. No
 // allocation per call, no OpenMP. One pool serves one caller at a time.
+#include "mnv4/config.hpp"
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -15,7 +16,7 @@
 
 #include "mnv4/core/error.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 class ThreadPool {
  public:

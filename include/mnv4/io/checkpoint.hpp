@@ -1,6 +1,7 @@
 #pragma once
 // Binding a timm state_dict (safetensors) onto a model's weights, and the
 // synthetic weights used when no checkpoint is given (benchmarks, shape tests).
+#include "mnv4/config.hpp"
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -15,7 +16,7 @@
 #include "mnv4/io/safetensors.hpp"
 #include "mnv4/layers/weights.hpp"
 
-namespace mnv4::io {
+namespace mnv4::inline MNV4_ISA_NAMESPACE::io {
 
 // Visits every weight a model expects; fills it from the file or records why it
 // cannot. finish() throws one Error listing every problem, so a wrong checkpoint

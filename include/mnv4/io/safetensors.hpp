@@ -10,6 +10,7 @@
 // handed out: the header is parsed by a small strict JSON parser (bounded depth,
 // never reads past the header), every tensor's bytes must lie inside the data
 // section, match its shape and dtype, and not overlap another tensor.
+#include "mnv4/config.hpp"
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -34,7 +35,7 @@
 #include "mnv4/core/error.hpp"
 #include "mnv4/core/tensor.hpp"
 
-namespace mnv4::io {
+namespace mnv4::inline MNV4_ISA_NAMESPACE::io {
 
 enum class DType { kF32, kF16, kBF16, kI64 };
 

@@ -2,6 +2,7 @@
 // Load-time preparation for the CPU backend: fold eval-mode BatchNorm (and layer
 // scale) into the preceding convolution, and lay the weights out the way the
 // kernels read them. Done once; forward() never touches the checkpoint layout.
+#include "mnv4/config.hpp"
 #include <cmath>
 #include <cstddef>
 #include <vector>
@@ -9,7 +10,7 @@
 #include "mnv4/core/aligned_buffer.hpp"
 #include "mnv4/layers/weights.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 // A convolution with BatchNorm folded in: y = act(conv(x, weights) + bias).
 struct FoldedConv {

@@ -3,6 +3,7 @@
 // One function per block kind builds the (empty) weights for a spec, and one
 // `for_each_weight` per kind names every tensor: binding a checkpoint, random
 // initialisation and counting all go through it, so key names live only here.
+#include "mnv4/config.hpp"
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,7 +11,7 @@
 #include "mnv4/core/tensor.hpp"
 #include "mnv4/spec/blocks.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 struct Weight {
   Shape shape;

@@ -1,9 +1,10 @@
 #pragma once
 // MNv4-Conv-S (timm mobilenetv4_conv_small, and its _035/_050 width variants).
+#include "mnv4/config.hpp"
 #include "mnv4/models/recipe.hpp"
 #include "mnv4/spec/network.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 namespace models {
 using namespace recipe;  // NOLINT(google-build-using-namespace): keeps the tables readable
 

@@ -1,9 +1,10 @@
 #pragma once
 // MNv4-Hybrid-M (timm mobilenetv4_hybrid_medium, and its _075 width variant).
+#include "mnv4/config.hpp"
 #include "mnv4/models/recipe.hpp"
 #include "mnv4/spec/network.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 namespace models {
 using namespace recipe;  // NOLINT(google-build-using-namespace)
 inline constexpr Act kHybridMAct = Act::kRelu;

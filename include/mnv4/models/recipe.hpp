@@ -2,9 +2,10 @@
 // Shorthands that read like timm's arch strings ("uir_r1_a3_k5_s2_e4_c80"):
 // channel arguments are actual (already width-scaled) counts, expansion ratios
 // are applied to the block's actual input width as timm does.
+#include "mnv4/config.hpp"
 #include "mnv4/spec/blocks.hpp"
 
-namespace mnv4::recipe {
+namespace mnv4::inline MNV4_ISA_NAMESPACE::recipe {
 
 constexpr Stem stem(int out, Act act) { return Stem{3, out, 3, 2, act}; }
 constexpr ConvBn cn(int in, int k, int s, int out, Act act) { return ConvBn{in, out, k, s, act}; }

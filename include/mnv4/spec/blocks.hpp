@@ -2,9 +2,10 @@
 // Block specs: plain structs used as compile-time (non-type template) parameters.
 // Every number a block needs is here; the key names and weight shapes follow from
 // them (see layers/params.hpp), and so do parameter and MAC counts (spec/network.hpp).
+#include "mnv4/config.hpp"
 #include <cstdint>
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 enum class Act { kNone, kRelu, kGelu };
 

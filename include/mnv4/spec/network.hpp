@@ -3,6 +3,7 @@
 //   using Net = Network<"name", Stem{...}, Stages<Stage<ConvBn{...}, Uib{...}>, ...>, Head{...}>;
 // From the specs alone it derives, at compile time, the parameter count, MACs at
 // a resolution, and every block's output shape (describe()).
+#include "mnv4/config.hpp"
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +13,7 @@
 
 #include "mnv4/spec/blocks.hpp"
 
-namespace mnv4 {
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
 
 template <std::size_t N>
 struct FixedString {

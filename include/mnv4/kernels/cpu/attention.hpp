@@ -2,6 +2,7 @@
 // Multi-query attention on token-major (NHWC) data for one image, through Eigen:
 //   q [L, heads*key_dim], k [P, key_dim], v [P, value_dim] -> o [L, heads*value_dim]
 // One K/V head is shared by all query heads. Softmax subtracts the row maximum.
+#include "mnv4/config.hpp"
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -9,7 +10,7 @@
 
 #include "mnv4/kernels/cpu/gemm.hpp"
 
-namespace mnv4::kernels::cpu {
+namespace mnv4::inline MNV4_ISA_NAMESPACE::kernels::cpu {
 
 struct AttentionArgs {
   std::size_t l = 0, p = 0;  // query and key/value token counts

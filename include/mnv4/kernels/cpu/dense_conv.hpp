@@ -1,6 +1,7 @@
 #pragma once
 // Dense k×k convolution on NHWC (stem, FusedIB expansion, ConvBnAct) as
 // im2col + GEMM; a 1×1 stride-1 convolution is the GEMM alone.
+#include "mnv4/config.hpp"
 #include <algorithm>
 #include <cstddef>
 
@@ -8,7 +9,7 @@
 #include "mnv4/kernels/cpu/gemm.hpp"
 #include "mnv4/layers/fold.hpp"
 
-namespace mnv4::kernels::cpu {
+namespace mnv4::inline MNV4_ISA_NAMESPACE::kernels::cpu {
 
 inline std::size_t dense_conv_scratch(Dims in, const FoldedConv& f) {
   if (f.k == 1 && f.stride == 1) return 0;

@@ -1,5 +1,6 @@
 #pragma once
 // Depthwise k×k convolution on NHWC with folded BatchNorm, bias and activation.
+#include "mnv4/config.hpp"
 #include <algorithm>
 #include <cstddef>
 
@@ -7,7 +8,7 @@
 #include "mnv4/kernels/cpu/epilogue.hpp"
 #include "mnv4/layers/fold.hpp"
 
-namespace mnv4::kernels::cpu {
+namespace mnv4::inline MNV4_ISA_NAMESPACE::kernels::cpu {
 
 // in: [n, h, w, c]; out: [n, oh, ow, c]; returns the output dims.
 template <class Arch>

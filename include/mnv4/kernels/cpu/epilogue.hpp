@@ -1,11 +1,12 @@
 #pragma once
 // The store-side of every CPU kernel: + bias, activation, + residual, row by row.
+#include "mnv4/config.hpp"
 #include <cmath>
 #include <cstddef>
 
 #include "mnv4/spec/blocks.hpp"
 
-namespace mnv4::kernels::cpu {
+namespace mnv4::inline MNV4_ISA_NAMESPACE::kernels::cpu {
 
 inline float gelu(float x) {  // exact (erf) GELU, as timm's nn.GELU()
   return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));

@@ -3,12 +3,13 @@
 //   C[m, n] = act(A[m, :] · B[:, n] + bias[n]) + residual[m, n]
 // An NHWC activation is a row-major [pixels, channels] matrix, so a 1×1
 // convolution is this with A = input, B = weights [in, out].
+#include "mnv4/config.hpp"
 #include <Eigen/Core>
 #include <cstddef>
 
 #include "mnv4/kernels/cpu/epilogue.hpp"
 
-namespace mnv4::kernels::cpu {
+namespace mnv4::inline MNV4_ISA_NAMESPACE::kernels::cpu {
 
 using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ConstMatrixMap = Eigen::Map<const RowMajor, Eigen::Unaligned, Eigen::OuterStride<>>;

@@ -2,6 +2,7 @@
 // Scalar reference operators on NCHW float tensors: the test oracle.
 // Written for obvious correctness, not speed: each follows the PyTorch definition
 // directly and accumulates in double.
+#include "mnv4/config.hpp"
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -11,7 +12,7 @@
 #include "mnv4/core/dims.hpp"
 #include "mnv4/spec/blocks.hpp"
 
-namespace mnv4::kernels::reference {
+namespace mnv4::inline MNV4_ISA_NAMESPACE::kernels::reference {
 
 // Grouped 2-D convolution, no bias, timm's symmetric padding.
 // weight: [out_c, in.c / groups, k, k]. Returns the output dims.
