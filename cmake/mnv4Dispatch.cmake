@@ -10,14 +10,34 @@
 # baseline; elsewhere only the baseline (the compiler's default flags).
 include_guard(GLOBAL)
 
-function(mnv4_add_dispatch_library name)
+# The instruction sets a dispatching build compiles for, baseline first.
+function(mnv4_dispatch_isas out_var)
   set(isas baseline)
-  set(flags_baseline "")
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
     list(APPEND isas avx2 avx512bw)
-    set(flags_avx2 -mavx2 -mfma)
-    set(flags_avx512bw -mavx2 -mfma -mavx512f -mavx512cd -mavx512bw -mavx512dq -mavx512vl)
   endif()
+  set(${out_var} ${isas} PARENT_SCOPE)
+endfunction()
+
+# The compiler flags of one of those instruction sets.
+function(mnv4_isa_flags isa out_var)
+  if(isa STREQUAL "avx2")
+    set(${out_var} -mavx2 -mfma PARENT_SCOPE)
+  elseif(isa STREQUAL "avx512bw")
+    set(flags -mavx2 -mfma -mavx512f -mavx512cd -mavx512bw -mavx512dq -mavx512vl)
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GCC" OR CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+      # GCC 12's own avx512fintrin.h (_mm512_undefined_ps, reached through Eigen)
+      # trips -Wmaybe-uninitialized once inlined; the warning is about the header.
+      list(APPEND flags -Wno-maybe-uninitialized)
+    endif()
+    set(${out_var} ${flags} PARENT_SCOPE)
+  else()
+    set(${out_var} "" PARENT_SCOPE)
+  endif()
+endfunction()
+
+function(mnv4_add_dispatch_library name)
+  mnv4_dispatch_isas(isas)
 
   set(sources "")
   set(defines "")
@@ -30,7 +50,8 @@ function(mnv4_add_dispatch_library name)
 #define Eigen Eigen_isa_@isa@  // Eigen has no namespace knob; keep each ISA's copy apart
 #include <mnv4/dispatch/runner_impl.hpp>
 ]] @ONLY)
-    set_source_files_properties("${src}" PROPERTIES COMPILE_OPTIONS "${flags_${isa}}")
+    mnv4_isa_flags(${isa} flags)
+    set_source_files_properties("${src}" PROPERTIES COMPILE_OPTIONS "${flags}")
     list(APPEND sources "${src}")
     string(TOUPPER "${isa}" upper)
     list(APPEND defines "MNV4_DISPATCH_HAVE_${upper}")

@@ -54,6 +54,15 @@ void pointwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv&
   });
 }
 
+// A depthwise convolution with its (image, output row) range split across the pool.
+template <class Arch>
+Dims depthwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, float* out) {
+  parallel_for(ctx.pool, kernels::cpu::depthwise_rows(d, f), [&](std::size_t b, std::size_t e) {
+    kernels::cpu::depthwise_conv_rows<Arch>(in, d, f, out, b, e);
+  });
+  return {d.n, d.c, conv_out(d.h, f.k, f.stride), conv_out(d.w, f.k, f.stride)};
+}
+
 // ---- Stem and ConvBnAct: one folded dense convolution ---------------------------
 
 template <class Arch, class SpecT, SpecT S>
@@ -130,14 +139,14 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     const float* x = in;
     Dims xd = d;
     if constexpr (S.start_k != 0) {
-      xd = depthwise_conv<Arch>(x, xd, dw_start_, a);
+      xd = depthwise<Arch>(ctx, x, xd, dw_start_, a);
       x = a;
     }
     pointwise<Arch>(ctx, x, xd, pw_exp_, b);
     xd.c = S.mid;
     x = b;
     if constexpr (S.mid_k != 0) {
-      xd = depthwise_conv<Arch>(x, xd, dw_mid_, a);
+      xd = depthwise<Arch>(ctx, x, xd, dw_mid_, a);
       x = a;
     }
     pointwise<Arch>(ctx, x, xd, pw_proj_, out, S.skip() ? in : nullptr);
@@ -213,8 +222,8 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
       const float* k_src = normed;
       const float* v_src = normed;
       if constexpr (S.kv_stride > 1) {
-        depthwise_conv<Arch>(normed, one, key_down_, scratch + off.k_in);
-        depthwise_conv<Arch>(normed, one, value_down_, scratch + off.v_in);
+        depthwise<Arch>(ctx, normed, one, key_down_, scratch + off.k_in);
+        depthwise<Arch>(ctx, normed, one, value_down_, scratch + off.v_in);
         k_src = scratch + off.k_in;
         v_src = scratch + off.v_in;
       }

@@ -69,8 +69,8 @@ struct Json {
   enum class Kind { kObject, kArray, kString, kInteger } kind = Kind::kInteger;
   std::string text;                                  // kString
   uint64_t integer = 0;                              // kInteger
-  std::vector<Json> items;                           // kArray
-  std::vector<std::pair<std::string, Json>> fields;  // kObject, in file order
+  std::vector<Json> items;                           // kArray, or kObject's values
+  std::vector<std::string> keys;                     // kObject's keys, in file order (items holds the values)
 };
 
 class JsonParser {
@@ -130,9 +130,9 @@ class JsonParser {
     }
     for (;;) {
       if (peek() != '"') error("expected a string key");
-      std::string key = parse_string();
+      v.keys.push_back(parse_string());
       expect(':');
-      v.fields.emplace_back(std::move(key), parse_value(depth + 1));
+      v.items.push_back(parse_value(depth + 1));
       const char c = peek();
       ++pos_;
       if (c == '}') return v;
@@ -430,7 +430,9 @@ class SafetensorsFile {
       uint64_t begin, end;
       const std::string* name;
     };
-    for (const auto& [key, value] : root.fields) {
+    for (std::size_t i = 0; i < root.keys.size(); ++i) {
+      const std::string& key = root.keys[i];
+      const detail::Json& value = root.items[i];
       if (key == "__metadata__") {
         read_metadata(value);
         continue;
@@ -460,10 +462,10 @@ class SafetensorsFile {
 
   void read_metadata(const detail::Json& value) {
     if (value.kind != detail::Json::Kind::kObject) mnv4::detail::fail(name_, ": __metadata__ must be an object of strings");
-    for (const auto& [k, v] : value.fields) {
-      if (v.kind != detail::Json::Kind::kString)
-        mnv4::detail::fail(name_, ": __metadata__ entry '", k, "' must be a string");
-      metadata_.emplace_back(k, v.text);
+    for (std::size_t i = 0; i < value.keys.size(); ++i) {
+      if (value.items[i].kind != detail::Json::Kind::kString)
+        mnv4::detail::fail(name_, ": __metadata__ entry '", value.keys[i], "' must be a string");
+      metadata_.emplace_back(value.keys[i], value.items[i].text);
     }
   }
 
@@ -473,10 +475,10 @@ class SafetensorsFile {
     const detail::Json* dtype = nullptr;
     const detail::Json* shape = nullptr;
     const detail::Json* offsets = nullptr;
-    for (const auto& [k, v] : value.fields) {
-      if (k == "dtype") dtype = &v;
-      else if (k == "shape") shape = &v;
-      else if (k == "data_offsets") offsets = &v;
+    for (std::size_t i = 0; i < value.keys.size(); ++i) {
+      if (value.keys[i] == "dtype") dtype = &value.items[i];
+      else if (value.keys[i] == "shape") shape = &value.items[i];
+      else if (value.keys[i] == "data_offsets") offsets = &value.items[i];
     }
     if (dtype == nullptr || shape == nullptr || offsets == nullptr)
       fail_tensor(key, std::string("missing ") + (dtype == nullptr ? "\"dtype\"" : shape == nullptr ? "\"shape\"" : "\"data_offsets\""));

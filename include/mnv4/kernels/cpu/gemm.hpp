@@ -36,7 +36,7 @@ void gemm_bias_act(const GemmArgs& g) {
   ConstMatrixMap b(g.b, g.k, g.n, Eigen::OuterStride<>(g.n));
   MatrixMap c(g.c, rows, g.n, Eigen::OuterStride<>(static_cast<Eigen::Index>(g.ldc)));
   c.noalias() = a * b;
-  bias_act_residual(g.c, g.m, g.n, g.ldc, g.bias, g.act, g.residual, g.ldr);
+  bias_act_residual<Arch>(g.c, g.m, g.n, g.ldc, g.bias, g.act, g.residual, g.ldr);
 }
 
 }  // namespace mnv4::kernels::cpu
