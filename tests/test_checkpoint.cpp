@@ -77,7 +77,7 @@ TEST_F(CheckpointTest, CheckpointOfAnotherModelIsDiagnosed) {
   write_state_dict(path_, random_state_dict<ConvMedium>(6));
   EXPECT_THAT([&] { Model<ConvSmall>{path_}; },
               ThrowsMessage<Error>(AllOf(HasSubstr("does not match mobilenetv4_conv_small"),
-                                         HasSubstr("different model"))));
+                                         HasSubstr("holds a mobilenetv4_conv_medium checkpoint"))));
 }
 
 TEST_F(CheckpointTest, IntegerTensorWhereWeightsBelong) {

@@ -9,6 +9,8 @@
 // Weights are immutable after load. run(input) uses the model's own workspace;
 // callers that share one model across threads each pass their own Workspace.
 #include "mnv4/config.hpp"
+#include <unistd.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -26,6 +28,7 @@
 #include "mnv4/core/tensor.hpp"
 #include "mnv4/core/thread_pool.hpp"
 #include "mnv4/io/checkpoint.hpp"
+#include "mnv4/io/identify.hpp"
 #include "mnv4/io/safetensors.hpp"
 #include "mnv4/layers/weights.hpp"
 #include "mnv4/spec/network.hpp"
@@ -43,6 +46,14 @@ struct Features {
 
 // The smallest input side a model accepts (its total stride).
 inline constexpr int kMinInputSide = 32;
+
+// Default cap on one forward pass's workspace: half of physical memory, so an
+// absurd input size is refused with an error instead of ending in the OOM killer.
+inline std::size_t default_workspace_limit() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return std::size_t{8} << 30;
+  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 2;
+}
 
 // Per-caller execution state: activation buffers planned once for an input
 // extent and reused, and the caller's intra-op threads.
@@ -100,7 +111,7 @@ class Model {
   void load(const io::SafetensorsFile& file) {
     io::CheckpointBinder binder(file, Net::name);
     auto impls = build(binder);
-    binder.finish();
+    binder.finish({}, binder.ok() ? std::string() : io::identify_checkpoint(file));
     impls_ = std::move(impls);
   }
   // Deterministic synthetic weights (benchmarks, shape tests): no checkpoint needed.
@@ -110,6 +121,16 @@ class Model {
   }
   bool loaded() const { return impls_ != nullptr; }
 
+  // Bytes of workspace (activations and scratch) one forward pass needs for `in`.
+  static std::size_t workspace_bytes(Dims in) {
+    check_dims(in);
+    const Plan p = plan_for(in);
+    return (2 * p.activation + p.scratch + p.pre_logits) * sizeof(float);
+  }
+  // Inputs whose workspace would exceed `bytes` are refused (default: half of RAM).
+  void set_workspace_limit(std::size_t bytes) { workspace_limit_ = bytes; }
+  std::size_t workspace_limit() const { return workspace_limit_; }
+
   // Intra-op threads used by run()/features() without an explicit Workspace.
   void set_threads(int threads) { workspace_ = Workspace(threads); }
   int threads() const { return workspace_.threads(); }
@@ -118,6 +139,7 @@ class Model {
   Tensor run(const Tensor& input, Layout layout = Layout::kNCHW) { return run(input, workspace_, layout); }
   Tensor run(const Tensor& input, Workspace& ws, Layout layout = Layout::kNCHW) const {
     const Dims in = check_input(input, layout);
+    plan(ws, in);  // refuses oversized inputs before anything is allocated
     Tensor logits({in.n, num_classes});
     forward(input.data(), in, layout, ws, nullptr, logits.data());
     return logits;
@@ -126,6 +148,7 @@ class Model {
   Features features(const Tensor& input, Layout layout = Layout::kNCHW) { return features(input, workspace_, layout); }
   Features features(const Tensor& input, Workspace& ws, Layout layout = Layout::kNCHW) const {
     const Dims in = check_input(input, layout);
+    plan(ws, in);
     Features f;
     f.logits = Tensor({in.n, num_classes});
     forward(input.data(), in, layout, ws, &f, f.logits.data());
@@ -165,16 +188,24 @@ class Model {
                                                   HeadImpl(bind<Net::head>(source, ""))});
   }
 
+  // The largest N·H·W planned with exact size_t arithmetic (far beyond any real workspace limit).
+  static constexpr long double kMaxPixels = 1ull << 40;
+
   static void check_dims(Dims d) {
     if (d.n < 1 || d.c != 3 || d.h < kMinInputSide || d.w < kMinInputSide)
       detail::fail(Net::name, ": input must hold N >= 1 images of 3 channels, each at least ", kMinInputSide, "x",
                    kMinInputSide, "; got N=", d.n, " C=", d.c, " H=", d.h, " W=", d.w);
+    if (static_cast<long double>(d.n) * d.h * d.w > kMaxPixels)
+      detail::fail(Net::name, ": input N=", d.n, " H=", d.h, " W=", d.w, " is too large to plan (N*H*W > 2^40)");
   }
 
   Dims check_input(const Tensor& input, Layout layout) const {
     const char* expect = layout == Layout::kNCHW ? "[N, 3, H, W] (NCHW)" : "[N, H, W, 3] (NHWC)";
     if (input.rank() != 4)
       detail::fail(Net::name, ": input must be ", expect, ", got shape ", shape_string(input.shape()));
+    for (int64_t v : input.shape())
+      if (v > (1 << 30))
+        detail::fail(Net::name, ": input dimension ", v, " is too large, got shape ", shape_string(input.shape()));
     const auto dim = [&](int i) { return static_cast<int>(input.dim(i)); };
     const Dims d = layout == Layout::kNCHW ? Dims{dim(0), dim(1), dim(2), dim(3)} : Dims{dim(0), dim(3), dim(1), dim(2)};
     if (d.c != 3 || d.n < 1 || d.h < kMinInputSide || d.w < kMinInputSide)
@@ -192,24 +223,40 @@ class Model {
     for_each_block(std::forward<F>(f), std::make_index_sequence<Net::num_blocks>{});
   }
 
-  // Sizes the workspace for input extent `in` (a no-op when it already fits).
-  static void plan(Workspace& ws, Dims in) {
-    if (ws.planned_ == in) return;
-    std::size_t act = in.count();
-    std::size_t scratch = StemImpl::scratch_floats(in);
+  struct Plan {
+    std::size_t activation = 0, scratch = 1, pre_logits = 0;  // floats
+  };
+  // Buffer sizes for input extent `in`: the largest activation and block scratch.
+  static Plan plan_for(Dims in) {
+    Plan p;
+    p.activation = in.count();
+    p.scratch = std::max(p.scratch, StemImpl::scratch_floats(in));
     Dims d = StemImpl::output_dims(in);
-    act = std::max(act, d.count());
+    p.activation = std::max(p.activation, d.count());
     for_each_block([&](auto i) {
       using Impl = std::tuple_element_t<i, BlockImpls>;
-      scratch = std::max(scratch, Impl::scratch_floats(d));
+      p.scratch = std::max(p.scratch, Impl::scratch_floats(d));
       d = Impl::output_dims(d);
-      act = std::max(act, d.count());
+      p.activation = std::max(p.activation, d.count());
     });
-    scratch = std::max(scratch, HeadImpl::scratch_floats(d));
-    ws.act_[0].reserve(act);
-    ws.act_[1].reserve(act);
-    ws.scratch_.reserve(std::max<std::size_t>(scratch, 1));
-    ws.pre_logits_.reserve(static_cast<std::size_t>(in.n) * Net::head.hidden);
+    p.scratch = std::max(p.scratch, HeadImpl::scratch_floats(d));
+    p.pre_logits = static_cast<std::size_t>(in.n) * Net::head.hidden;
+    return p;
+  }
+
+  // Sizes the workspace for input extent `in` (a no-op when it already fits).
+  void plan(Workspace& ws, Dims in) const {
+    if (ws.planned_ == in) return;
+    const std::size_t bytes = workspace_bytes(in);
+    if (bytes > workspace_limit_)
+      detail::fail(Net::name, ": input N=", in.n, " H=", in.h, " W=", in.w, " needs ", bytes >> 20,
+                   " MiB of workspace, over the limit of ", workspace_limit_ >> 20,
+                   " MiB (Model::set_workspace_limit)");
+    const Plan p = plan_for(in);
+    ws.act_[0].reserve(p.activation);
+    ws.act_[1].reserve(p.activation);
+    ws.scratch_.reserve(p.scratch);
+    ws.pre_logits_.reserve(p.pre_logits);
     ws.planned_ = in;
   }
 
@@ -286,6 +333,7 @@ class Model {
   }
 
   std::unique_ptr<const Impls> impls_;
+  std::size_t workspace_limit_ = default_workspace_limit();
   Workspace workspace_;
 };
 

@@ -40,24 +40,36 @@ class CheckpointBinder {
     }
     bound_.insert(key);
     w.values = file_.to_float(*entry);
+    std::size_t bad = 0;
+    for (float v : w.values) bad += std::isfinite(v) ? 0 : 1;
+    if (bad != 0)  // a model with NaN/Inf weights would return garbage labels: refuse it
+      nonfinite_.push_back(key + ": " + std::to_string(bad) + " of " + std::to_string(w.values.size()) +
+                           " values are NaN or Inf");
   }
 
+  // Every expected tensor was found with the right shape and finite values.
+  bool ok() const { return missing_.empty() && mismatched_.empty() && nonfinite_.empty(); }
+
   // `also_allowed`: names the file may hold besides weights (e.g. test inputs).
-  void finish(const std::set<std::string, std::less<>>& also_allowed = {}) const {
+  // `identified`: the known model the file appears to hold (io/identify.hpp), if any.
+  void finish(const std::set<std::string, std::less<>>& also_allowed = {}, const std::string& identified = {}) const {
     std::vector<std::string> unexpected;
     for (const TensorEntry& e : file_.tensors()) {
       if (bound_.count(e.name) != 0 || also_allowed.count(e.name) != 0) continue;
       if (is_optional_buffer(e.name)) continue;
       unexpected.push_back(e.name + " " + shape_string(e.shape));
     }
-    if (missing_.empty() && mismatched_.empty() && unexpected.empty()) return;
+    if (missing_.empty() && mismatched_.empty() && unexpected.empty() && nonfinite_.empty()) return;
 
     std::ostringstream msg;
     msg << file_.name() << ": checkpoint does not match " << model_ << ":";
     list(msg, "missing tensors (expected shape)", missing_);
     list(msg, "shape mismatches", mismatched_);
     list(msg, "unexpected tensors", unexpected);
-    if (bound_.empty() || missing_.size() + mismatched_.size() > bound_.size())
+    list(msg, "tensors with NaN or Inf values", nonfinite_);
+    if (!identified.empty() && identified != model_)
+      msg << "\n  this file holds a " << identified << " checkpoint, not " << model_;
+    else if (bound_.empty() || missing_.size() + mismatched_.size() > bound_.size())
       msg << "\n  (most keys disagree: is this a checkpoint of a different model?)";
     throw Error(msg.str());
   }
@@ -83,7 +95,7 @@ class CheckpointBinder {
   const SafetensorsFile& file_;
   std::string model_;
   std::set<std::string> bound_;
-  std::vector<std::string> missing_, mismatched_;
+  std::vector<std::string> missing_, mismatched_, nonfinite_;
 };
 
 // Deterministic, well-conditioned random weights: He-uniform convolutions and
