@@ -1,0 +1,11 @@
+# mnv4::image_file: image decoding for tools and examples (Debian's libstb-dev).
+include_guard(GLOBAL)
+find_package(PkgConfig QUIET)
+if(PkgConfig_FOUND)
+  pkg_check_modules(MNV4_STB QUIET IMPORTED_TARGET stb)
+endif()
+if(TARGET PkgConfig::MNV4_STB)
+  add_library(mnv4_image_file INTERFACE)
+  target_link_libraries(mnv4_image_file INTERFACE mnv4::mnv4 PkgConfig::MNV4_STB)
+  add_library(mnv4::image_file ALIAS mnv4_image_file)
+endif()
