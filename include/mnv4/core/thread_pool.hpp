@@ -29,10 +29,10 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
   ~ThreadPool() {
+    stop_.store(true);
+    generation_.fetch_add(1);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-      ++generation_;
     }
     wake_.notify_all();
     for (std::thread& t : workers_) t.join();
@@ -52,15 +52,16 @@ class ThreadPool {
             n, parts};
     // Every worker acknowledges every job, so job_ is never rewritten while one still reads it.
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      ++generation_;
+    generation_.fetch_add(1);  // publishes job_ (seq_cst, paired with sleeping_ below)
+    if (sleeping_.load() > 0) {
+      { std::lock_guard<std::mutex> lock(mutex_); }
+      wake_.notify_all();
     }
-    wake_.notify_all();
     run_part(0);
     // Workers finish in microseconds: spin a little before sleeping.
     for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
-      if (spin > 4000) {
+      cpu_relax();
+      if (spin > 200000) {
         std::unique_lock<std::mutex> lock(mutex_);
         done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
         break;
@@ -80,15 +81,26 @@ class ThreadPool {
     if (begin < end) job_.call(job_.fn, begin, end);
   }
 
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
   void work(int index) {
     uint64_t seen = 0;
     for (;;) {
-      {
+      // Forward passes call parallel_for every few microseconds: spin briefly
+      // before sleeping so a wake-up does not cost a futex round trip.
+      for (int spin = 0; spin < 20000 && generation_.load(std::memory_order_acquire) == seen; ++spin) cpu_relax();
+      if (generation_.load() == seen) {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return generation_ != seen; });
-        seen = generation_;
-        if (stop_) return;
+        sleeping_.fetch_add(1);
+        wake_.wait(lock, [&] { return generation_.load() != seen; });
+        sleeping_.fetch_sub(1);
       }
+      seen = generation_.load();
+      if (stop_.load()) return;
       if (static_cast<std::size_t>(index) < job_.parts) run_part(static_cast<std::size_t>(index));
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -100,8 +112,9 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> sleeping_{0};
+  std::atomic<bool> stop_{false};
   Job job_;
   std::atomic<int> pending_{0};
 };

@@ -50,14 +50,15 @@ inline FoldedConv fold_dense(const ConvBnWeights& w, int stride, Act act, const 
   const std::size_t taps = static_cast<std::size_t>(f.k) * f.k;
   f.weights.reserve(taps * f.in_c * f.out_c);
   f.bias.reserve(static_cast<std::size_t>(f.out_c));
-  for (int o = 0; o < f.out_c; ++o) {
-    f.bias.data()[o] = static_cast<float>(shift[o]);
-    for (int i = 0; i < f.in_c; ++i)
-      for (std::size_t t = 0; t < taps; ++t) {
-        const float v = w.conv.values[(static_cast<std::size_t>(o) * f.in_c + i) * taps + t];
-        f.weights.data()[(t * f.in_c + i) * f.out_c + o] = static_cast<float>(v * scale[o]);
-      }
-  }
+  for (int o = 0; o < f.out_c; ++o) f.bias.data()[o] = static_cast<float>(shift[o]);
+  // Written in destination order (o fastest): the transpose streams its output.
+  for (std::size_t t = 0; t < taps; ++t)
+    for (int i = 0; i < f.in_c; ++i) {
+      float* dst = f.weights.data() + (t * f.in_c + i) * f.out_c;
+      const float* src = w.conv.values.data() + static_cast<std::size_t>(i) * taps + t;
+      const std::size_t src_stride = static_cast<std::size_t>(f.in_c) * taps;
+      for (int o = 0; o < f.out_c; ++o) dst[o] = static_cast<float>(src[o * src_stride] * scale[o]);
+    }
   return f;
 }
 
