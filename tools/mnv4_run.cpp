@@ -135,9 +135,11 @@ int run(const Options& o) {
     std::sort(ms.begin(), ms.end());
     const double median = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
     const double gflops = 2.0 * static_cast<double>(model->macs(o.height, o.width)) * o.batch / (median * 1e6);
-    std::printf("model=%s backend=%s isa=%s batch=%d resolution=%dx%d threads=%d median_ms=%.3f min_ms=%.3f gflops=%.1f\n",
+    std::printf("model=%s backend=%s isa=%s batch=%d resolution=%dx%d threads=%d params=%lld macs=%lld "
+                "median_ms=%.3f min_ms=%.3f gflops=%.1f\n",
                 model->model().c_str(), model->backend().c_str(), model->isa().c_str(), o.batch, o.height, o.width,
-                o.threads, median, ms.front(), gflops);
+                o.threads, static_cast<long long>(model->params()), static_cast<long long>(model->macs(o.height, o.width)),
+                median, ms.front(), gflops);
     return 0;
   }
 

@@ -54,6 +54,19 @@ void pointwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv&
   });
 }
 
+// A dense k×k convolution (im2col + GEMM) with its output pixels split across the pool.
+template <class Arch>
+Dims dense(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, float* scratch, float* out) {
+  constexpr std::size_t kPixelsPerTask = 16;
+  const Dims o{d.n, f.out_c, conv_out(d.h, f.k, f.stride), conv_out(d.w, f.k, f.stride)};
+  const std::size_t pixels = o.pixels();
+  parallel_for(ctx.pool, (pixels + kPixelsPerTask - 1) / kPixelsPerTask, [&](std::size_t b, std::size_t e) {
+    kernels::cpu::dense_conv_rows<Arch>(in, d, f, scratch, out, nullptr, b * kPixelsPerTask,
+                                        std::min(pixels, e * kPixelsPerTask));
+  });
+  return o;
+}
+
 // A depthwise convolution with its (image, output row) range split across the pool.
 template <class Arch>
 Dims depthwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, float* out) {
@@ -77,7 +90,7 @@ struct CpuConvBn {
     if constexpr (S.k == 1 && S.stride == 1)
       pointwise<Arch>(ctx, in, d, conv_, out);
     else
-      kernels::cpu::dense_conv<Arch>(in, d, conv_, scratch, out);
+      dense<Arch>(ctx, in, d, conv_, scratch, out);
   }
   FoldedConv conv_;
 };
@@ -106,7 +119,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
     const std::size_t pixels = output_dims(d).pixels();
     float* mid = scratch + pixels * static_cast<std::size_t>(S.k * S.k * S.in);
-    const Dims m = kernels::cpu::dense_conv<Arch>(in, d, exp_, scratch, mid);
+    const Dims m = dense<Arch>(ctx, in, d, exp_, scratch, mid);
     pointwise<Arch>(ctx, mid, m, pwl_, out, S.skip() ? in : nullptr);
   }
   FoldedConv exp_, pwl_;
@@ -217,8 +230,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
       for (std::size_t i = 0; i < l; ++i)
         for (std::size_t ch = 0; ch < c; ++ch) normed[i * c + ch] = x[i * c + ch] * norm_scale_[ch] + norm_shift_[ch];
 
-      gemm_bias_act<Arch>({.m = l, .k = d.c, .n = kQueryDim, .a = normed, .lda = c, .b = query_.weights.data(),
-                     .c = q, .ldc = kQueryDim});
+      pointwise<Arch>(ctx, normed, one, query_, q);
       const float* k_src = normed;
       const float* v_src = normed;
       if constexpr (S.kv_stride > 1) {
@@ -231,10 +243,13 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
                      .c = k, .ldc = S.key_dim});
       gemm_bias_act<Arch>({.m = kv.plane(), .k = d.c, .n = S.value_dim, .a = v_src, .lda = c, .b = value_.weights.data(),
                      .c = v, .ldc = S.value_dim});
-      multi_query_attention<Arch>({.l = l, .p = kv.plane(), .heads = S.heads, .key_dim = S.key_dim,
-                             .value_dim = S.value_dim, .q = q, .k = k, .v = v,
-                             .o = attn_out + static_cast<std::size_t>(n) * l * kOutDim},
-                            scratch + off.scores);
+      const AttentionArgs args{.l = l, .p = kv.plane(), .heads = S.heads, .key_dim = S.key_dim,
+                               .value_dim = S.value_dim, .q = q, .k = k, .v = v,
+                               .o = attn_out + static_cast<std::size_t>(n) * l * kOutDim};
+      constexpr std::size_t kRowsPerTask = 16;
+      parallel_for(ctx.pool, (l + kRowsPerTask - 1) / kRowsPerTask, [&](std::size_t b, std::size_t e) {
+        multi_query_attention_rows<Arch>(args, scratch + off.scores, b * kRowsPerTask, std::min(l, e * kRowsPerTask));
+      });
     }
     pointwise<Arch>(ctx, attn_out, Dims{d.n, kOutDim, d.h, d.w}, output_, out, in);
   }

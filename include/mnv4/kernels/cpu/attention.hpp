@@ -34,22 +34,31 @@ inline void softmax_rows(float* s, std::size_t rows, std::size_t cols) {
   }
 }
 
+// Query rows [l_begin, l_end) for every head; `scores` is the [l, p] scratch of
+// attention_scratch(), of which only rows [l_begin, l_end) are used, so row ranges
+// can run in parallel.
 template <class Arch>
-void multi_query_attention(const AttentionArgs& a, float* scores) {
-  const auto l = static_cast<Eigen::Index>(a.l), p = static_cast<Eigen::Index>(a.p);
+void multi_query_attention_rows(const AttentionArgs& a, float* scores, std::size_t l_begin, std::size_t l_end) {
+  const auto rows = static_cast<Eigen::Index>(l_end - l_begin), p = static_cast<Eigen::Index>(a.p);
   const float scale = 1.0f / std::sqrt(static_cast<float>(a.key_dim));
   ConstMatrixMap k(a.k, p, a.key_dim, Eigen::OuterStride<>(a.key_dim));
   ConstMatrixMap v(a.v, p, a.value_dim, Eigen::OuterStride<>(a.value_dim));
-  MatrixMap s(scores, l, p, Eigen::OuterStride<>(p));
+  float* s_rows = scores + l_begin * a.p;
+  MatrixMap s(s_rows, rows, p, Eigen::OuterStride<>(p));
   for (int h = 0; h < a.heads; ++h) {
-    ConstMatrixMap q(a.q + static_cast<std::size_t>(h) * a.key_dim, l, a.key_dim,
+    ConstMatrixMap q(a.q + l_begin * a.heads * a.key_dim + static_cast<std::size_t>(h) * a.key_dim, rows, a.key_dim,
                      Eigen::OuterStride<>(a.heads * a.key_dim));
-    MatrixMap o(a.o + static_cast<std::size_t>(h) * a.value_dim, l, a.value_dim,
+    MatrixMap o(a.o + l_begin * a.heads * a.value_dim + static_cast<std::size_t>(h) * a.value_dim, rows, a.value_dim,
                 Eigen::OuterStride<>(a.heads * a.value_dim));
     s.noalias() = (q * k.transpose()) * scale;
-    softmax_rows(scores, a.l, a.p);
+    softmax_rows(s_rows, l_end - l_begin, a.p);
     o.noalias() = s * v;
   }
+}
+
+template <class Arch>
+void multi_query_attention(const AttentionArgs& a, float* scores) {
+  multi_query_attention_rows<Arch>(a, scores, 0, a.l);
 }
 
 }  // namespace mnv4::kernels::cpu
