@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -87,14 +88,17 @@ class Model {
   struct ImplTuple;
   template <class... P>
   struct ImplTuple<TypeList<P...>> {
-    using type = std::tuple<ImplOf<P>...>;
+    using type = std::tuple<std::optional<ImplOf<P>>...>;
   };
+  // Optional so that blocks are built one at a time: each block's checkpoint-layout
+  // weights are freed before the next block binds, keeping peak memory near the
+  // prepared weights' size instead of twice it.
   using BlockImpls = typename ImplTuple<typename Net::blocks>::type;
 
   struct Impls {
-    StemImpl stem;
+    std::optional<StemImpl> stem;
     BlockImpls blocks;
-    HeadImpl head;
+    std::optional<HeadImpl> head;
   };
 
  public:
@@ -175,17 +179,16 @@ class Model {
     return "blocks." + std::to_string(P::stage) + "." + std::to_string(P::index) + ".";
   }
 
-  template <class Source, class... P>
-  static BlockImpls build_blocks(Source& source, TypeList<P...>) {
-    // Braced initialisation evaluates left to right: weights bind in block order.
-    return BlockImpls{ImplOf<P>(bind<P::spec>(source, prefix_of<P>()))...};
-  }
-
   template <class Source>
   static std::unique_ptr<const Impls> build(Source& source) {
-    return std::unique_ptr<const Impls>(new Impls{StemImpl(bind<Net::stem>(source, "")),
-                                                  build_blocks(source, typename Net::blocks{}),
-                                                  HeadImpl(bind<Net::head>(source, ""))});
+    auto impls = std::make_unique<Impls>();
+    impls->stem.emplace(bind<Net::stem>(source, ""));
+    for_each_block([&](auto i) {
+      using P = std::tuple_element_t<i, typename ToTuple<typename Net::blocks>::type>;
+      std::get<i>(impls->blocks).emplace(bind<P::spec>(source, prefix_of<P>()));
+    });
+    impls->head.emplace(bind<Net::head>(source, ""));
+    return impls;
   }
 
   // The largest N·H·W planned with exact size_t arithmetic (far beyond any real workspace limit).
@@ -234,7 +237,7 @@ class Model {
     Dims d = StemImpl::output_dims(in);
     p.activation = std::max(p.activation, d.count());
     for_each_block([&](auto i) {
-      using Impl = std::tuple_element_t<i, BlockImpls>;
+      using Impl = typename std::tuple_element_t<i, BlockImpls>::value_type;
       p.scratch = std::max(p.scratch, Impl::scratch_floats(d));
       d = Impl::output_dims(d);
       p.activation = std::max(p.activation, d.count());
@@ -287,16 +290,16 @@ class Model {
     };
 
     Dims d = in;
-    impls.stem.run(ws.act_[cur].data(), d, ws.act_[1 - cur].data(), ws.scratch_.data(), ctx);
+    impls.stem->run(ws.act_[cur].data(), d, ws.act_[1 - cur].data(), ws.scratch_.data(), ctx);
     d = StemImpl::output_dims(d);
     cur = 1 - cur;
     if (features != nullptr) features->stem = to_nchw_tensor(ws.act_[cur].data(), d, layout);
 
     for_each_block([&](auto i) {
-      using Impl = std::tuple_element_t<i, BlockImpls>;
+      using Impl = typename std::tuple_element_t<i, BlockImpls>::value_type;
       using P = std::tuple_element_t<i, typename ToTuple<typename Net::blocks>::type>;
       ensure_layout(Impl::layout, d);
-      std::get<i>(impls.blocks).run(ws.act_[cur].data(), d, ws.act_[1 - cur].data(), ws.scratch_.data(), ctx);
+      std::get<i>(impls.blocks)->run(ws.act_[cur].data(), d, ws.act_[1 - cur].data(), ws.scratch_.data(), ctx);
       d = Impl::output_dims(d);
       cur = 1 - cur;
       if (features != nullptr && is_stage_end<P>())
@@ -309,7 +312,7 @@ class Model {
       features->pre_logits = Tensor({d.n, Net::head.hidden});
       pre_logits = features->pre_logits.data();
     }
-    impls.head.run(ws.act_[cur].data(), d, pre_logits, logits, ws.scratch_.data(), ctx);
+    impls.head->run(ws.act_[cur].data(), d, pre_logits, logits, ws.scratch_.data(), ctx);
   }
 
   template <class List>
