@@ -12,28 +12,16 @@
 #include <vector>
 
 #include "compare.hpp"
+#include "run_process.hpp"
 #include "golden.hpp"
 #include "mnv4/mnv4.hpp"
 
 namespace mnv4::test {
 namespace {
 
-struct Result {
-  int exit_code;
-  std::string output;
-};
+using Result = ProcessResult;
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(MNV4_CLASSIFY_BINARY) + " " + args + " 2>&1";
-  Result r{-1, {}};
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p) != nullptr) r.output += buf.data();
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Result run(const std::string& args) { return run_process(std::string(MNV4_CLASSIFY_BINARY) + " " + args); }
 
 TEST(Mnv4Classify, ThreePhotosMatchPreprocessingAndLogitsPath) {
   const auto g = golden_dir();

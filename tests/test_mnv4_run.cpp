@@ -9,28 +9,16 @@
 #include <string>
 
 #include "compare.hpp"
+#include "run_process.hpp"
 #include "golden.hpp"
 #include "mnv4/io/safetensors.hpp"
 
 namespace mnv4::test {
 namespace {
 
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
+using Result = ProcessResult;
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(MNV4_RUN_BINARY) + " " + args + " 2>&1";
-  Result r{-1, {}};
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p) != nullptr) r.output += buf.data();
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Result run(const std::string& args) { return run_process(std::string(MNV4_RUN_BINARY) + " " + args); }
 
 void check_golden(const std::string& model, const std::string& folder, const std::string& backend,
                   const std::string& isa = "") {
