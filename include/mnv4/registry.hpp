@@ -62,7 +62,7 @@ namespace detail {
 template <class B, class... Nets>
 std::unique_ptr<AnyModel> make_from(std::string_view name, TypeList<Nets...>) {
   std::unique_ptr<AnyModel> m;
-  ((name == Nets::name ? (m = std::make_unique<ModelAdapter<Nets, B>>(), true) : false) || ...);
+  ((!m && name == Nets::name ? void(m = std::make_unique<ModelAdapter<Nets, B>>()) : void()), ...);
   return m;
 }
 }  // namespace detail

@@ -66,7 +66,7 @@ MNV4_DISPATCH_DECLARE(baseline)
 
 // The runners for the best instruction set this CPU supports, or for `isa` when
 // given ("avx512bw", "avx2", "baseline"); isa() is empty when that one is unavailable.
-inline RunnerSet runners(std::string_view isa = {}) {
+inline RunnerSet runners([[maybe_unused]] std::string_view isa = {}) {
   [[maybe_unused]] const auto cpu = xsimd::available_architectures();
 #ifdef MNV4_DISPATCH_HAVE_AVX512BW
   if ((isa.empty() || isa == "avx512bw") && cpu.avx512bw) return {"avx512bw", &make_runner_avx512bw, &model_names_avx512bw};

@@ -32,10 +32,15 @@ inline void im2col_nhwc(const float* in, Dims d, int k, int stride, std::size_t 
       const int iy = oy * stride - pad + ky;
       for (int kx = 0; kx < k; ++kx) {
         const int ix = ox * stride - pad + kx;
-        if (iy < 0 || iy >= d.h || ix < 0 || ix >= d.w)
+        const bool inside = iy >= 0 && iy < d.h && ix >= 0 && ix < d.w;
+        const float* from = inside ? src + (static_cast<std::size_t>(iy) * d.w + ix) * c : nullptr;
+        if (c <= 8) {  // the stem's 3 channels: a call to memmove/memset per tap would dominate
+          for (std::size_t ch = 0; ch < c; ++ch) cols[ch] = inside ? from[ch] : 0.0f;
+        } else if (inside) {
+          std::copy_n(from, c, cols);
+        } else {
           std::fill(cols, cols + c, 0.0f);
-        else
-          std::copy_n(src + (static_cast<std::size_t>(iy) * d.w + ix) * c, c, cols);
+        }
         cols += c;
       }
     }
