@@ -19,6 +19,6 @@ for target in fuzz_safetensors fuzz_checkpoint; do
   echo "== $target for ${seconds}s"
   build/fuzz/fuzz/$target -max_total_time="$seconds" -max_len="${max_len[$target]}" -rss_limit_mb=4096 -timeout=10 \
     -artifact_prefix=build/fuzz/artifacts/ -print_final_stats=1 "$corpus/$target" "$corpus/seeds" 2>&1 |
-    tee "build/fuzz/$target.log" | grep -E "^#[0-9]+ +(DONE|INITED)|stat::|ERROR|SUMMARY" || true
+    tee "build/fuzz/$target.log" | grep -E "^#[0-9]+[[:space:]]+(DONE|INITED)|stat::|ERROR|SUMMARY" || true
   # libFuzzer exits non-zero on a finding; pipefail carries it here.
 done

@@ -114,7 +114,7 @@ ISA_TEST(KernelDense, ConvolutionMatchesReference) {
             const Tensor x({d.n, d.c, d.h, d.w}, randoms(d.count(), static_cast<uint32_t>(in_c + out_c)));
             const ConvBnWeights w = random_conv_bn(out_c, in_c, k, static_cast<uint32_t>(k + s));
             const Tensor expected = reference_conv_bn_act(x, d, w, k, s, 1, act);
-            const FoldedConv f = fold_dense(w, s, act);
+            const FoldedConv f = kernels::cpu::pack_for_gemm<Arch>(fold_dense(w, s, act));
             const Tensor in = to_nhwc(x, d);
             Tensor got(expected.shape());
             std::vector<float> scratch(kernels::cpu::dense_conv_scratch(d, f) + 1);
@@ -125,18 +125,23 @@ ISA_TEST(KernelDense, ConvolutionMatchesReference) {
 
 ISA_TEST(KernelGemm, BiasActivationResidualMatchReference) {
   MNV4_REQUIRE_ISA();
-  for (std::size_t m : {std::size_t{1}, std::size_t{7}, std::size_t{64}, std::size_t{197}})
-    for (int k : {1, 3, 27, 96})
-      for (int n : {1, kLanes - 1 > 0 ? kLanes - 1 : 1, kLanes + 3, 96})
+  // m around the register tile's rows, k deep enough for several row blocks,
+  // n around the panel width (one and two vectors, ragged tails).
+  constexpr auto kRows = static_cast<std::size_t>(kernels::cpu::GemmTiling<Arch>::kRows);
+  for (std::size_t m : {std::size_t{1}, kRows - 1, kRows, kRows + 1, std::size_t{64}, std::size_t{197}})
+    for (int k : {1, 3, 27, 96, 1100})
+      for (int n : {1, kLanes - 1 > 0 ? kLanes - 1 : 1, kLanes, kLanes + 3, 2 * kLanes, 2 * kLanes + 1, 96})
         for (Act act : {Act::kNone, Act::kRelu, Act::kGelu})
           for (bool with_residual : {false, true}) {
             const auto a = randoms(m * static_cast<std::size_t>(k + 2), 1);  // lda = k + 2: strided rows
             const auto b = randoms(static_cast<std::size_t>(k) * n, 2);
+            AlignedBuffer packed;
+            kernels::cpu::pack_panels<Arch>(b.data(), k, n, packed);
             const auto bias = randoms(static_cast<std::size_t>(n), 3);
             const auto res = randoms(m * static_cast<std::size_t>(n), 4);
             Tensor got({static_cast<int64_t>(m), n}), expected({static_cast<int64_t>(m), n});
             kernels::cpu::gemm_bias_act<Arch>({.m = m, .k = k, .n = n, .a = a.data(), .lda = static_cast<std::size_t>(k + 2),
-                                               .b = b.data(), .bias = bias.data(), .act = act,
+                                               .b = packed.data(), .bias = bias.data(), .act = act,
                                                .residual = with_residual ? res.data() : nullptr,
                                                .ldr = static_cast<std::size_t>(n), .c = got.data(),
                                                .ldc = static_cast<std::size_t>(n)});
@@ -160,7 +165,7 @@ ISA_TEST(KernelAttention, MatchesReference) {
   for (int heads : {1, 4})
     for (int key_dim : {8, 48})
       for (std::size_t l : {std::size_t{1}, std::size_t{13}, std::size_t{64}})
-        for (std::size_t p : {std::size_t{1}, std::size_t{5}, std::size_t{16}}) {
+        for (std::size_t p : {std::size_t{1}, std::size_t{5}, std::size_t{16}, std::size_t{37}}) {
           const int value_dim = key_dim;
           // Token-major inputs for the kernel; channel-major copies for the reference.
           const auto q = randoms(l * heads * key_dim, 1, -2, 2), k = randoms(p * key_dim, 2, -2, 2),
@@ -178,11 +183,11 @@ ISA_TEST(KernelAttention, MatchesReference) {
           for (std::size_t i = 0; i < l; ++i)
             for (std::size_t ch = 0; ch < static_cast<std::size_t>(heads * value_dim); ++ch)
               expected.data()[i * heads * value_dim + ch] = oc[ch * l + i];
-          std::vector<float> scores(kernels::cpu::attention_scratch(l, p));
+          AlignedBuffer scratch(kernels::cpu::attention_scratch<Arch>(l, p, key_dim, value_dim));
           kernels::cpu::multi_query_attention<Arch>({.l = l, .p = p, .heads = heads, .key_dim = key_dim,
                                                      .value_dim = value_dim, .q = q.data(), .k = k.data(),
                                                      .v = v.data(), .o = got.data()},
-                                                    scores.data());
+                                                    scratch.data());
           ASSERT_LE(relative_error(got, expected), 2e-6) << "heads " << heads << " d " << key_dim << " l " << l << " p " << p;
         }
 }

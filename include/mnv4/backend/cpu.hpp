@@ -13,6 +13,8 @@
 
 #include "mnv4/backend/backend.hpp"
 #include "mnv4/backend/reference.hpp"
+#include "mnv4/core/run_context.hpp"
+#include "mnv4/core/thread_pool.hpp"
 #include "mnv4/kernels/cpu/attention.hpp"
 #include "mnv4/kernels/cpu/dense_conv.hpp"
 #include "mnv4/kernels/cpu/depthwise.hpp"
@@ -81,7 +83,7 @@ Dims depthwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv&
 template <class Arch, class SpecT, SpecT S>
 struct CpuConvBn {
   static constexpr Layout layout = Layout::kNHWC;
-  explicit CpuConvBn(const ConvBnWeights& w) : conv_(fold_dense(w, S.stride, S.act)) {}
+  explicit CpuConvBn(const ConvBnWeights& w) : conv_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w, S.stride, S.act))) {}
   static Dims output_dims(Dims in) { return {in.n, S.out, conv_out(in.h, S.k, S.stride), conv_out(in.w, S.k, S.stride)}; }
   static std::size_t scratch_floats(Dims in) {
     return S.k == 1 && S.stride == 1 ? 0 : output_dims(in).pixels() * static_cast<std::size_t>(S.k * S.k * S.in);
@@ -110,7 +112,8 @@ template <class Arch, FusedIb S>
 struct BlockImpl<backend::CpuFor<Arch>, S> {
   static constexpr Layout layout = Layout::kNHWC;
   explicit BlockImpl(FusedIbWeights&& w)
-      : exp_(fold_dense(w.exp, S.stride, S.act)), pwl_(fold_dense(w.pwl, 1, Act::kNone)) {}
+      : exp_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.exp, S.stride, S.act))),
+        pwl_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.pwl, 1, Act::kNone))) {}
   static Dims output_dims(Dims in) { return {in.n, S.out, conv_out(in.h, S.k, S.stride), conv_out(in.w, S.k, S.stride)}; }
   static std::size_t scratch_floats(Dims in) {
     const std::size_t pixels = output_dims(in).pixels();
@@ -131,8 +134,8 @@ template <class Arch, Uib S>
 struct BlockImpl<backend::CpuFor<Arch>, S> {
   static constexpr Layout layout = Layout::kNHWC;
   explicit BlockImpl(UibWeights&& w)
-      : pw_exp_(fold_dense(w.pw_exp, 1, S.act)),
-        pw_proj_(fold_dense(w.pw_proj, 1, Act::kNone, w.gamma ? &*w.gamma : nullptr)) {
+      : pw_exp_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.pw_exp, 1, S.act))),
+        pw_proj_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.pw_proj, 1, Act::kNone, w.gamma ? &*w.gamma : nullptr))) {
     if (w.dw_start) dw_start_ = fold_depthwise(*w.dw_start, S.start_stride(), Act::kNone);
     if (w.dw_mid) dw_mid_ = fold_depthwise(*w.dw_mid, S.stride, S.act);
   }
@@ -176,10 +179,10 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   static constexpr int kOutDim = S.heads * S.value_dim;
 
   explicit BlockImpl(MqaWeights&& w)
-      : query_(fold_projection(w.query)),
-        key_(fold_projection(w.key)),
-        value_(fold_projection(w.value)),
-        output_(fold_projection(w.output, w.gamma ? &*w.gamma : nullptr)) {
+      : query_(kernels::cpu::pack_for_gemm<Arch>(fold_projection(w.query))),
+        key_(kernels::cpu::pack_for_gemm<Arch>(fold_projection(w.key))),
+        value_(kernels::cpu::pack_for_gemm<Arch>(fold_projection(w.value))),
+        output_(kernels::cpu::pack_for_gemm<Arch>(fold_projection(w.output, w.gamma ? &*w.gamma : nullptr))) {
     std::vector<double> scale, shift;
     detail::bn_scale_shift(w.norm, nullptr, scale, shift);
     norm_scale_.assign(scale.begin(), scale.end());
@@ -192,7 +195,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   static Dims output_dims(Dims in) { return in; }
   static Dims kv_dims(Dims in) { return BlockImpl<backend::Reference, S>::kv_dims(in); }
 
-  // Per image: normed [L,C] | q [L,heads*kd] | k_in, v_in [P,C] | k [P,kd] | v [P,vd] | scores [L,P];
+  // Per image: normed [L,C] | q [L,heads*kd] | k_in, v_in [P,C] | k [P,kd] | v [P,vd] | attention scratch;
   // the attention output [N·L, heads*vd] is kept for the whole batch (one projection GEMM).
   struct Offsets {
     std::size_t normed, q, k_in, v_in, k, v, scores, o, total;
@@ -207,7 +210,8 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     o.k = o.v_in + (S.kv_stride > 1 ? p * c : 0);
     o.v = o.k + p * S.key_dim;
     o.scores = o.v + p * S.value_dim;
-    o.o = o.scores + kernels::cpu::attention_scratch(l, p);
+    o.scores = (o.scores + 15) / 16 * 16;  // the attention scratch holds packed panels: 64-byte aligned
+    o.o = o.scores + kernels::cpu::attention_scratch<Arch>(l, p, S.key_dim, S.value_dim);
     o.total = o.o + in.pixels() * kOutDim;
     return o;
   }
@@ -246,6 +250,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
       const AttentionArgs args{.l = l, .p = kv.plane(), .heads = S.heads, .key_dim = S.key_dim,
                                .value_dim = S.value_dim, .q = q, .k = k, .v = v,
                                .o = attn_out + static_cast<std::size_t>(n) * l * kOutDim};
+      prepare_attention<Arch>(args, scratch + off.scores);
       constexpr std::size_t kRowsPerTask = 16;
       parallel_for(ctx.pool, (l + kRowsPerTask - 1) / kRowsPerTask, [&](std::size_t b, std::size_t e) {
         multi_query_attention_rows<Arch>(args, scratch + off.scores, b * kRowsPerTask, std::min(l, e * kRowsPerTask));
@@ -263,7 +268,8 @@ template <class Arch, Head S>
 struct BlockImpl<backend::CpuFor<Arch>, S> {
   static constexpr Layout layout = Layout::kNHWC;
   explicit BlockImpl(HeadWeights&& w)
-      : conv_(fold_dense(w.conv, 1, S.act)), classifier_(fold_projection(w.fc_weight)) {
+      : conv_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.conv, 1, S.act))),
+        classifier_(kernels::cpu::pack_for_gemm<Arch>(fold_projection(w.fc_weight))) {
     std::copy(w.fc_bias.values.begin(), w.fc_bias.values.end(), classifier_.bias.data());
   }
   static std::size_t scratch_floats(Dims in) { return static_cast<std::size_t>(in.n) * S.in; }

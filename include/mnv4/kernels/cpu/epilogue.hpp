@@ -34,11 +34,17 @@ inline float activate(float x, Act act) {
   return x;
 }
 
-// For each of `rows` rows of `n` values (row stride `ld`):
-//   y = act(y + bias) (+ residual, row stride `ld_res`)
-template <class Arch>
-void bias_act_residual(float* y, std::size_t rows, int n, std::size_t ld, const float* bias, Act act,
-                       const float* residual, std::size_t ld_res) {
+namespace detail {
+template <Act A, class Arch>
+xsimd::batch<float, Arch> activate_as(xsimd::batch<float, Arch> x) {
+  if constexpr (A == Act::kRelu) return xsimd::max(x, xsimd::batch<float, Arch>(0.0f));
+  if constexpr (A == Act::kGelu) return gelu(x);
+  return x;
+}
+
+template <Act A, class Arch>
+void bias_act_residual_as(float* y, std::size_t rows, int n, std::size_t ld, const float* bias,
+                          const float* residual, std::size_t ld_res) {
   using B = xsimd::batch<float, Arch>;
   constexpr int kLanes = static_cast<int>(B::size);
   for (std::size_t r = 0; r < rows; ++r) {
@@ -48,16 +54,34 @@ void bias_act_residual(float* y, std::size_t rows, int n, std::size_t ld, const 
     for (; j + kLanes <= n; j += kLanes) {
       B v = B::load_unaligned(row + j);
       if (bias != nullptr) v += B::load_unaligned(bias + j);
-      v = activate(v, act);
+      v = activate_as<A>(v);
       if (res != nullptr) v += B::load_unaligned(res + j);
       v.store_unaligned(row + j);
     }
     for (; j < n; ++j) {
       float v = row[j] + (bias != nullptr ? bias[j] : 0.0f);
-      v = activate(v, act);
+      v = activate(v, A);
       row[j] = res != nullptr ? v + res[j] : v;
     }
   }
+}
+}  // namespace detail
+
+// For each of `rows` rows of `n` values (row stride `ld`):
+//   y = act(y + bias) (+ residual, row stride `ld_res`)
+// The activation is chosen once per call, not per vector.
+template <class Arch>
+void bias_act_residual(float* y, std::size_t rows, int n, std::size_t ld, const float* bias, Act act,
+                       const float* residual, std::size_t ld_res) {
+  switch (act) {
+    case Act::kRelu:
+      return detail::bias_act_residual_as<Act::kRelu, Arch>(y, rows, n, ld, bias, residual, ld_res);
+    case Act::kGelu:
+      return detail::bias_act_residual_as<Act::kGelu, Arch>(y, rows, n, ld, bias, residual, ld_res);
+    case Act::kNone:
+      break;
+  }
+  detail::bias_act_residual_as<Act::kNone, Arch>(y, rows, n, ld, bias, residual, ld_res);
 }
 
 }  // namespace mnv4::inline MNV4_ISA_NAMESPACE::kernels::cpu

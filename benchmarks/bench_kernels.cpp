@@ -1,0 +1,200 @@
+// Per-kernel throughput at the real shapes of the models: every distinct stem,
+// dense (FusedIB), pointwise, depthwise and attention call that Conv-S, Conv-L and
+// Hybrid-M make at their native resolution, single thread. Counters:
+//   GFLOP/s    2 × multiply-accumulates per second
+//   GB/s       the kernel's compulsory traffic (input + weights + output) per second
+//   roof%      achieved / attainable, attainable = min(peak, bandwidth × FLOP/byte)
+// with the peak and bandwidth of ../shared/peers (override with MNV4_PEAK_GFLOPS
+// and MNV4_BANDWIDTH_GBS for another machine). The kernel farthest below its
+// roofline is the one to work on.
+//
+// Compiled once per instruction set (like the tests); only those this CPU has run:
+//   bench_kernels --benchmark_filter='avx512bw/pointwise'
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "mnv4/backend/cpu.hpp"
+#include "mnv4/models/all.hpp"
+
+#ifndef MNV4_BENCH_ISA
+#define MNV4_BENCH_ISA native
+#endif
+#define MNV4_BENCH_STR2(x) #x
+#define MNV4_BENCH_STR(x) MNV4_BENCH_STR2(x)
+
+namespace mnv4 {
+namespace {
+
+using Arch = xsimd::default_arch;
+constexpr const char* kIsa = MNV4_BENCH_STR(MNV4_BENCH_ISA);
+
+bool isa_available() {
+  const std::string isa = kIsa;
+  const auto cpu = xsimd::available_architectures();
+  if (isa == "avx512bw") return cpu.avx512bw;
+  if (isa == "avx2") return cpu.fma3_avx2;
+  return true;
+}
+
+double env_or(const char* name, double fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::atof(v) : fallback;
+}
+
+// One kernel call: what runs, on which extent.
+struct Case {
+  std::string kind;  // stem, dense, pointwise, depthwise, attention
+  int h = 0, w = 0, in_c = 0, out_c = 0, k = 1, stride = 1;
+  int heads = 0, key_dim = 0, kv_h = 0, kv_w = 0;  // attention only
+  auto key() const { return std::tie(kind, h, w, in_c, out_c, k, stride, heads, key_dim, kv_h, kv_w); }
+  bool operator<(const Case& o) const { return key() < o.key(); }
+};
+
+void add_block(std::vector<Case>& out, const FusedIb& s, int h, int w) {
+  out.push_back({"dense", h, w, s.in, s.mid, s.k, s.stride});
+  const int oh = conv_out(h, s.k, s.stride), ow = conv_out(w, s.k, s.stride);
+  out.push_back({"pointwise", oh, ow, s.mid, s.out});
+}
+void add_block(std::vector<Case>& out, const ConvBn& s, int h, int w) {
+  out.push_back({s.k == 1 && s.stride == 1 ? "pointwise" : "dense", h, w, s.in, s.out, s.k, s.stride});
+}
+void add_block(std::vector<Case>& out, const Uib& s, int h, int w) {
+  if (s.start_k) {
+    out.push_back({"depthwise", h, w, s.in, s.in, s.start_k, s.start_stride()});
+    h = conv_out(h, s.start_k, s.start_stride());
+    w = conv_out(w, s.start_k, s.start_stride());
+  }
+  out.push_back({"pointwise", h, w, s.in, s.mid});
+  if (s.mid_k) {
+    out.push_back({"depthwise", h, w, s.mid, s.mid, s.mid_k, s.stride});
+    h = conv_out(h, s.mid_k, s.stride);
+    w = conv_out(w, s.mid_k, s.stride);
+  }
+  out.push_back({"pointwise", h, w, s.mid, s.out});
+}
+void add_block(std::vector<Case>& out, const Mqa& s, int h, int w) {
+  out.push_back({"pointwise", h, w, s.dim, s.heads * s.key_dim});  // query
+  int kh = h, kw = w;
+  if (s.kv_stride > 1) {
+    out.push_back({"depthwise", h, w, s.dim, s.dim, s.kv_k, s.kv_stride});
+    kh = conv_out(h, s.kv_k, s.kv_stride);
+    kw = conv_out(w, s.kv_k, s.kv_stride);
+  }
+  out.push_back({"pointwise", kh, kw, s.dim, s.key_dim});  // key (value has the same shape here)
+  out.push_back({"attention", h, w, 0, 0, 1, 1, s.heads, s.key_dim, kh, kw});
+  out.push_back({"pointwise", h, w, s.heads * s.value_dim, s.dim});  // output
+}
+
+template <class Net>
+void add_model(std::set<Case>& cases, int res) {
+  std::vector<Case> calls;
+  calls.push_back({"stem", res, res, Net::stem.in, Net::stem.out, Net::stem.k, Net::stem.stride});
+  const auto rows = Net::describe(res, res);
+  std::size_t i = 1;
+  [&]<class... P>(TypeList<P...>) {
+    ((add_block(calls, P::spec, rows[i - 1].out_h, rows[i - 1].out_w), ++i), ...);
+  }(typename Net::blocks{});
+  calls.push_back({"pointwise", 1, 1, Net::head.in, Net::head.hidden});
+  calls.push_back({"pointwise", 1, 1, Net::head.hidden, Net::head.classes});
+  cases.insert(calls.begin(), calls.end());
+}
+
+std::vector<float> randoms(std::size_t n, float lo, float hi) {
+  std::mt19937 gen(7);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(gen);
+  return v;
+}
+
+ConvBnWeights conv_bn(int out, int in_per_group, int k) {
+  ConvBnWeights w = conv_bn_of(in_per_group, out, k);
+  w.conv.values = randoms(static_cast<std::size_t>(shape_numel(w.conv.shape)), -0.1f, 0.1f);
+  w.bn.gamma.values = randoms(static_cast<std::size_t>(out), 0.5f, 1.5f);
+  w.bn.beta.values = randoms(static_cast<std::size_t>(out), -0.1f, 0.1f);
+  w.bn.mean.values = randoms(static_cast<std::size_t>(out), -0.1f, 0.1f);
+  w.bn.var.values = randoms(static_cast<std::size_t>(out), 0.5f, 1.5f);
+  return w;
+}
+
+void set_counters(benchmark::State& state, double macs, double bytes) {
+  const double peak = env_or("MNV4_PEAK_GFLOPS", 210.7) * 1e9, bandwidth = env_or("MNV4_BANDWIDTH_GBS", 31.0) * 1e9;
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  // attainable seconds per call on the roofline; roof% = attainable / measured
+  const double attainable = std::max(2.0 * macs / peak, bytes / bandwidth);
+  state.counters["roof%"] = benchmark::Counter(100.0 * attainable, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOP/B"] = 2.0 * macs / bytes;
+}
+
+void run_case(benchmark::State& state, const Case& c) {
+  const RunContext ctx{};
+  const Dims in{1, c.in_c, c.h, c.w};
+  if (c.kind == "attention") {
+    const std::size_t l = static_cast<std::size_t>(c.h) * c.w, p = static_cast<std::size_t>(c.kv_h) * c.kv_w;
+    const auto q = randoms(l * c.heads * c.key_dim, -1, 1), k = randoms(p * c.key_dim, -1, 1),
+               v = randoms(p * c.key_dim, -1, 1);
+    std::vector<float> o(l * c.heads * c.key_dim);
+    AlignedBuffer scratch(kernels::cpu::attention_scratch<Arch>(l, p, c.key_dim, c.key_dim));
+    const kernels::cpu::AttentionArgs args{.l = l, .p = p, .heads = c.heads, .key_dim = c.key_dim,
+                                           .value_dim = c.key_dim, .q = q.data(), .k = k.data(), .v = v.data(),
+                                           .o = o.data()};
+    for (auto _ : state) {
+      kernels::cpu::multi_query_attention<Arch>(args, scratch.data());
+      benchmark::DoNotOptimize(o.data());
+    }
+    set_counters(state, 2.0 * static_cast<double>(l * p) * c.heads * c.key_dim,
+                 4.0 * static_cast<double>(q.size() + k.size() + v.size() + o.size()));
+    return;
+  }
+  const bool dw = c.kind == "depthwise";
+  const FoldedConv f = dw ? fold_depthwise(conv_bn(c.in_c, 1, c.k), c.stride, Act::kRelu)
+                          : kernels::cpu::pack_for_gemm<Arch>(fold_dense(conv_bn(c.out_c, c.in_c, c.k), c.stride, Act::kRelu));
+  const Dims out{1, c.out_c, conv_out(c.h, c.k, c.stride), conv_out(c.w, c.k, c.stride)};
+  const auto x = randoms(in.count(), -1, 1);
+  std::vector<float> y(out.count()), scratch(kernels::cpu::dense_conv_scratch(in, f) + 1);
+  for (auto _ : state) {
+    if (dw)
+      depthwise<Arch>(ctx, x.data(), in, f, y.data());
+    else if (c.kind == "pointwise")
+      pointwise<Arch>(ctx, x.data(), in, f, y.data());
+    else
+      dense<Arch>(ctx, x.data(), in, f, scratch.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double weights = dw ? static_cast<double>(c.in_c) * c.k * c.k : static_cast<double>(c.in_c) * c.out_c * c.k * c.k;
+  const double macs = static_cast<double>(out.pixels()) * (dw ? c.k * c.k : c.in_c * c.k * c.k) * c.out_c;
+  set_counters(state, macs, 4.0 * (static_cast<double>(in.count() + out.count()) + weights + c.out_c));
+}
+
+std::string name_of(const Case& c) {
+  std::string n = std::string(kIsa) + "/" + c.kind + "/" + std::to_string(c.h) + "x" + std::to_string(c.w);
+  if (c.kind == "attention")
+    return n + "/heads" + std::to_string(c.heads) + "_d" + std::to_string(c.key_dim) + "_kv" +
+           std::to_string(c.kv_h) + "x" + std::to_string(c.kv_w);
+  n += "/" + std::to_string(c.in_c) + "to" + std::to_string(c.out_c);
+  if (c.kind != "pointwise") n += "_k" + std::to_string(c.k) + "s" + std::to_string(c.stride);
+  return n;
+}
+
+const bool registered = [] {
+  if (!isa_available()) return false;
+  std::set<Case> cases;
+  add_model<ConvSmall>(cases, 224);
+  add_model<ConvLarge>(cases, 384);
+  add_model<HybridMedium>(cases, 256);
+  for (const Case& c : cases)
+    benchmark::RegisterBenchmark(name_of(c).c_str(), [c](benchmark::State& s) { run_case(s, c); })
+        ->Unit(benchmark::kMicrosecond);
+  return true;
+}();
+
+}  // namespace
+}  // namespace mnv4
