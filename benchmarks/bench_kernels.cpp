@@ -1,9 +1,10 @@
 // Per-kernel throughput at the real shapes of the models: every distinct stem,
 // dense (FusedIB), pointwise, depthwise and attention call that Conv-S, Conv-L and
 // Hybrid-M make at their native resolution, single thread. Counters:
-//   GFLOP/s    2 × multiply-accumulates per second
-//   GB/s       the kernel's compulsory traffic (input + weights + output) per second
-//   roof%      achieved / attainable, attainable = min(peak, bandwidth × FLOP/byte)
+//   FLOP/s     2 × multiply-accumulates per second
+//   B/s        the kernel's compulsory traffic (input + weights + output) per second
+//   FLOP/B     arithmetic intensity of that traffic
+//   roof%      achieved / attainable, attainable = min(peak, bandwidth × FLOP/B)
 // with the peak and bandwidth of ../shared/peers (override with MNV4_PEAK_GFLOPS
 // and MNV4_BANDWIDTH_GBS for another machine). The kernel farthest below its
 // roofline is the one to work on.
@@ -13,6 +14,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <random>
 #include <set>
@@ -124,14 +126,28 @@ ConvBnWeights conv_bn(int out, int in_per_group, int k) {
   return w;
 }
 
-void set_counters(benchmark::State& state, double macs, double bytes) {
+// `seconds`: the kernel calls' own time over the state's iterations.
+void set_counters(benchmark::State& state, double macs, double bytes, double seconds) {
   const double peak = env_or("MNV4_PEAK_GFLOPS", 210.7) * 1e9, bandwidth = env_or("MNV4_BANDWIDTH_GBS", 31.0) * 1e9;
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  // attainable seconds per call on the roofline; roof% = attainable / measured
-  const double attainable = std::max(2.0 * macs / peak, bytes / bandwidth);
-  state.counters["roof%"] = benchmark::Counter(100.0 * attainable, benchmark::Counter::kIsIterationInvariantRate);
+  using benchmark::Counter;
+  state.counters["FLOP/s"] = Counter(2.0 * macs, Counter::kIsIterationInvariantRate, Counter::kIs1000);
+  state.counters["B/s"] = Counter(bytes, Counter::kIsIterationInvariantRate, Counter::kIs1000);
   state.counters["FLOP/B"] = 2.0 * macs / bytes;
+  const double attainable = std::max(2.0 * macs / peak, bytes / bandwidth);  // seconds per call on the roofline
+  const double measured = seconds / static_cast<double>(std::max<benchmark::IterationCount>(state.iterations(), 1));
+  state.counters["roof%"] = 100.0 * attainable / measured;
+}
+
+// Runs `call` for the state's iterations; returns the seconds spent in it.
+template <class F>
+double timed_loop(benchmark::State& state, F&& call) {
+  double seconds = 0.0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    call();
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return seconds;
 }
 
 void run_case(benchmark::State& state, const Case& c) {
@@ -146,12 +162,12 @@ void run_case(benchmark::State& state, const Case& c) {
     const kernels::cpu::AttentionArgs args{.l = l, .p = p, .heads = c.heads, .key_dim = c.key_dim,
                                            .value_dim = c.key_dim, .q = q.data(), .k = k.data(), .v = v.data(),
                                            .o = o.data()};
-    for (auto _ : state) {
+    const double seconds = timed_loop(state, [&] {
       kernels::cpu::multi_query_attention<Arch>(args, scratch.data());
       benchmark::DoNotOptimize(o.data());
-    }
+    });
     set_counters(state, 2.0 * static_cast<double>(l * p) * c.heads * c.key_dim,
-                 4.0 * static_cast<double>(q.size() + k.size() + v.size() + o.size()));
+                 4.0 * static_cast<double>(q.size() + k.size() + v.size() + o.size()), seconds);
     return;
   }
   const bool dw = c.kind == "depthwise";
@@ -160,7 +176,7 @@ void run_case(benchmark::State& state, const Case& c) {
   const Dims out{1, c.out_c, conv_out(c.h, c.k, c.stride), conv_out(c.w, c.k, c.stride)};
   const auto x = randoms(in.count(), -1, 1);
   std::vector<float> y(out.count()), scratch(kernels::cpu::dense_conv_scratch(in, f) + 1);
-  for (auto _ : state) {
+  const double seconds = timed_loop(state, [&] {
     if (dw)
       depthwise<Arch>(ctx, x.data(), in, f, y.data());
     else if (c.kind == "pointwise")
@@ -168,10 +184,10 @@ void run_case(benchmark::State& state, const Case& c) {
     else
       dense<Arch>(ctx, x.data(), in, f, scratch.data(), y.data());
     benchmark::DoNotOptimize(y.data());
-  }
+  });
   const double weights = dw ? static_cast<double>(c.in_c) * c.k * c.k : static_cast<double>(c.in_c) * c.out_c * c.k * c.k;
   const double macs = static_cast<double>(out.pixels()) * (dw ? c.k * c.k : c.in_c * c.k * c.k) * c.out_c;
-  set_counters(state, macs, 4.0 * (static_cast<double>(in.count() + out.count()) + weights + c.out_c));
+  set_counters(state, macs, 4.0 * (static_cast<double>(in.count() + out.count()) + weights + c.out_c), seconds);
 }
 
 std::string name_of(const Case& c) {

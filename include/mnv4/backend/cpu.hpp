@@ -62,9 +62,13 @@ Dims dense(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, 
   constexpr std::size_t kPixelsPerTask = 16;
   const Dims o{d.n, f.out_c, conv_out(d.h, f.k, f.stride), conv_out(d.w, f.k, f.stride)};
   const std::size_t pixels = o.pixels();
+  const std::size_t depth = static_cast<std::size_t>(f.k) * f.k * d.c;
   parallel_for(ctx.pool, (pixels + kPixelsPerTask - 1) / kPixelsPerTask, [&](std::size_t b, std::size_t e) {
-    kernels::cpu::dense_conv_rows<Arch>(in, d, f, scratch, out, nullptr, b * kPixelsPerTask,
-                                        std::min(pixels, e * kPixelsPerTask));
+    // One block of im2col rows per thread (its first task's), reused for each task: L1-resident.
+    float* rows = scratch + b * kPixelsPerTask * depth;
+    for (std::size_t t = b; t < e; ++t)
+      kernels::cpu::dense_conv_rows<Arch>(in, d, f, rows, out, nullptr, t * kPixelsPerTask,
+                                          std::min(pixels, (t + 1) * kPixelsPerTask));
   });
   return o;
 }

@@ -3,6 +3,7 @@
 // im2col + GEMM; a 1×1 stride-1 convolution is the GEMM alone.
 #include "mnv4/config.hpp"
 #include <algorithm>
+#include <array>
 #include <cstddef>
 
 #include "mnv4/core/dims.hpp"
@@ -19,45 +20,169 @@ inline std::size_t dense_conv_scratch(Dims in, const FoldedConv& f) {
 
 // Rows [p_begin, p_end) of the im2col matrix (row p = output pixel p of the
 // flattened (image, oy, ox) range): the k×k×c patch, zeros where it leaves the image.
+// In NHWC one kernel row of a patch is k·c contiguous floats, so interior pixels
+// copy k runs instead of k·k taps; the position advances without a division per pixel.
 inline void im2col_nhwc(const float* in, Dims d, int k, int stride, std::size_t p_begin, std::size_t p_end,
                         float* cols) {
+  if (p_begin >= p_end) return;
   const int pad = conv_pad(k, stride);
   const int oh = conv_out(d.h, k, stride), ow = conv_out(d.w, k, stride);
   const std::size_t c = static_cast<std::size_t>(d.c), per_image = static_cast<std::size_t>(oh) * ow;
+  const std::size_t run = static_cast<std::size_t>(k) * c;
+  // Short runs inline (no memmove call); the stem's (3 channels, k = 3) with fixed counts.
+  const auto copy = [](const float* from, std::size_t count, float* to) {
+    if (count == 9) {
+      for (std::size_t i = 0; i < 9; ++i) to[i] = from[i];
+    } else if (count == 3) {
+      for (std::size_t i = 0; i < 3; ++i) to[i] = from[i];
+    } else {
+      for (std::size_t i = 0; i < count; ++i) to[i] = from[i];
+    }
+  };
+  std::size_t n = p_begin / per_image;
+  int oy = static_cast<int>(p_begin % per_image) / ow, ox = static_cast<int>(p_begin % per_image) % ow;
   for (std::size_t p = p_begin; p < p_end; ++p) {
-    const std::size_t n = p / per_image;
-    const int oy = static_cast<int>(p % per_image) / ow, ox = static_cast<int>(p % per_image) % ow;
     const float* src = in + n * d.plane() * c;
-    for (int ky = 0; ky < k; ++ky) {
+    const int ix0 = ox * stride - pad;
+    const bool x_inside = ix0 >= 0 && ix0 + k <= d.w;
+    for (int ky = 0; ky < k; ++ky, cols += run) {
       const int iy = oy * stride - pad + ky;
-      for (int kx = 0; kx < k; ++kx) {
-        const int ix = ox * stride - pad + kx;
-        const bool inside = iy >= 0 && iy < d.h && ix >= 0 && ix < d.w;
-        const float* from = inside ? src + (static_cast<std::size_t>(iy) * d.w + ix) * c : nullptr;
-        if (c <= 8) {  // the stem's 3 channels: a call to memmove/memset per tap would dominate
-          for (std::size_t ch = 0; ch < c; ++ch) cols[ch] = inside ? from[ch] : 0.0f;
-        } else if (inside) {
-          std::copy_n(from, c, cols);
-        } else {
-          std::fill(cols, cols + c, 0.0f);
+      if (iy < 0 || iy >= d.h) {
+        std::fill(cols, cols + run, 0.0f);
+      } else if (x_inside) {
+        copy(src + (static_cast<std::size_t>(iy) * d.w + ix0) * c, run, cols);
+      } else {
+        for (int kx = 0; kx < k; ++kx) {
+          const int ix = ix0 + kx;
+          if (ix >= 0 && ix < d.w)
+            copy(src + (static_cast<std::size_t>(iy) * d.w + ix) * c, c, cols + kx * c);
+          else
+            std::fill(cols + kx * c, cols + (kx + 1) * c, 0.0f);
         }
-        cols += c;
+      }
+    }
+    if (++ox == ow) {
+      ox = 0;
+      if (++oy == oh) {
+        oy = 0;
+        ++n;
       }
     }
   }
 }
 
-// Output pixels [p_begin, p_end) of out = act(conv(in) + bias) (+ residual, same
-// shape as out). `scratch` holds dense_conv_scratch(d, f) floats; each pixel range
-// uses only its own rows of it, so ranges can run in parallel.
+namespace detail {
+// Few input channels and at most one weight panel of outputs (the stem: 3 → 16..32):
+// direct convolution, one output pixel's channels held in V registers, each input
+// value broadcast against a row of the packed [k·k·c, panel] weights. im2col + GEMM
+// would spend more on moving 27-float patches than on the arithmetic.
+template <class Arch, int V>
+void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t p_begin,
+                      std::size_t p_end) {
+  using B = xsimd::batch<float, Arch>;
+  constexpr int kLanes = static_cast<int>(B::size);
+  const int k = f.k, stride = f.stride, pad = conv_pad(k, stride), c = d.c, n_out = f.out_c;
+  const int oh = conv_out(d.h, k, stride), ow = conv_out(d.w, k, stride);
+  const std::size_t per_image = static_cast<std::size_t>(oh) * ow, co = static_cast<std::size_t>(n_out);
+  const float* w = f.weights.data();  // one panel: row t holds V·kLanes weights
+  std::array<B, V> bias;
+  alignas(64) float bias_padded[V * kLanes] = {};
+  std::copy_n(f.bias.data(), n_out, bias_padded);
+  for (int v = 0; v < V; ++v) bias[v] = B::load_aligned(bias_padded + v * kLanes);
+  // Output columns whose taps all fall inside the image: [ox_lo, ox_hi).
+  const int ox_lo = std::min(ow, (pad + stride - 1) / stride);
+  const int ox_hi = std::max(ox_lo, std::min(ow, (d.w - k + pad) / stride + 1));
+  const auto store = [&](const std::array<B, V>& acc, std::size_t p) {
+    if (n_out == V * kLanes) {
+      for (int v = 0; v < V; ++v) acc[v].store_unaligned(out + p * co + static_cast<std::size_t>(v) * kLanes);
+      return;
+    }
+    alignas(64) float tmp[V * kLanes];
+    for (int v = 0; v < V; ++v) acc[v].store_aligned(tmp + v * kLanes);
+    std::copy_n(tmp, n_out, out + p * co);
+  };
+  std::size_t n = p_begin / per_image;
+  int oy = static_cast<int>(p_begin % per_image) / ow, ox = static_cast<int>(p_begin % per_image) % ow;
+  for (std::size_t p = p_begin; p < p_end;) {
+    const float* src = in + n * d.plane() * static_cast<std::size_t>(c);
+    const int iy0 = oy * stride - pad, ix0 = ox * stride - pad;
+    const int ky0 = std::max(0, -iy0), ky1 = std::min(k, d.h - iy0);
+    int step = 1;
+    if (ox >= ox_lo && ox + 4 <= ox_hi && p + 4 <= p_end) {
+      // Four pixels of one row: 4·V independent accumulators keep both FMA pipes busy.
+      step = 4;
+      std::array<std::array<B, V>, 4> acc{bias, bias, bias, bias};
+      for (int ky = ky0; ky < ky1; ++ky)
+        for (int kx = 0; kx < k; ++kx) {
+          const float* x = src + (static_cast<std::size_t>(iy0 + ky) * d.w + ix0 + kx) * c;
+          const float* wt = w + static_cast<std::size_t>((ky * k + kx) * c) * V * kLanes;
+          for (int ci = 0; ci < c; ++ci) {
+            std::array<B, V> wv;
+            for (int v = 0; v < V; ++v) wv[v] = B::load_aligned(wt + static_cast<std::size_t>(ci * V + v) * kLanes);
+            for (int i = 0; i < 4; ++i) {
+              const B xb(x[static_cast<std::size_t>(i * stride * c + ci)]);
+              for (int v = 0; v < V; ++v) acc[i][v] = xsimd::fma(xb, wv[v], acc[i][v]);
+            }
+          }
+        }
+      for (int i = 0; i < 4; ++i) store(acc[i], p + i);
+    } else {
+      const int kx0 = std::max(0, -ix0), kx1 = std::min(k, d.w - ix0);
+      std::array<B, V> acc = bias;
+      for (int ky = ky0; ky < ky1; ++ky)
+        for (int kx = kx0; kx < kx1; ++kx) {
+          const float* x = src + (static_cast<std::size_t>(iy0 + ky) * d.w + ix0 + kx) * c;
+          const float* wt = w + static_cast<std::size_t>((ky * k + kx) * c) * V * kLanes;
+          for (int ci = 0; ci < c; ++ci) {
+            const B xb(x[ci]);
+            for (int v = 0; v < V; ++v)
+              acc[v] = xsimd::fma(xb, B::load_aligned(wt + static_cast<std::size_t>(ci * V + v) * kLanes), acc[v]);
+          }
+        }
+      store(acc, p);
+    }
+    p += static_cast<std::size_t>(step);
+    ox += step;
+    if (ox == ow) {
+      ox = 0;
+      if (++oy == oh) {
+        oy = 0;
+        ++n;
+      }
+    }
+  }
+  bias_act_residual<Arch>(out + p_begin * co, p_end - p_begin, n_out, co, nullptr, f.act, nullptr, 0);
+}
+}  // namespace detail
+
+// True when dense_conv_rows takes the direct path (it needs no scratch).
 template <class Arch>
-void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* scratch, float* out, const float* residual,
-                     std::size_t p_begin, std::size_t p_end) {
+bool dense_conv_is_direct(Dims in, const FoldedConv& f) {
+  return in.c <= 4 && f.out_c <= GemmTiling<Arch>::kPanel && f.k > 1;
+}
+
+// Output pixels [p_begin, p_end) of out = act(conv(in) + bias) (+ residual, same
+// shape as out). `rows_scratch` holds (p_end - p_begin) im2col rows of k·k·c
+// floats; a caller reuses one small block of it for consecutive ranges, so the
+// patches stay in L1 between im2col and the GEMM.
+template <class Arch>
+void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_scratch, float* out,
+                     const float* residual, std::size_t p_begin, std::size_t p_end) {
+  if (dense_conv_is_direct<Arch>(d, f)) {
+    if (f.out_c <= GemmTiling<Arch>::kLanes)
+      detail::direct_conv_rows<Arch, 1>(in, d, f, out, p_begin, p_end);
+    else
+      detail::direct_conv_rows<Arch, 2>(in, d, f, out, p_begin, p_end);
+    if (residual != nullptr)
+      bias_act_residual<Arch>(out + p_begin * f.out_c, p_end - p_begin, f.out_c, static_cast<std::size_t>(f.out_c),
+                              nullptr, Act::kNone, residual + p_begin * f.out_c, static_cast<std::size_t>(f.out_c));
+    return;
+  }
   const std::size_t depth = static_cast<std::size_t>(f.k) * f.k * d.c, co = static_cast<std::size_t>(f.out_c);
   const float* a = in + p_begin * depth;  // 1×1 stride 1: the input is the matrix
   if (f.k != 1 || f.stride != 1) {
-    im2col_nhwc(in, d, f.k, f.stride, p_begin, p_end, scratch + p_begin * depth);
-    a = scratch + p_begin * depth;
+    im2col_nhwc(in, d, f.k, f.stride, p_begin, p_end, rows_scratch);
+    a = rows_scratch;
   }
   gemm_bias_act<Arch>({.m = p_end - p_begin, .k = static_cast<int>(depth), .n = f.out_c, .a = a, .lda = depth,
                        .b = f.weights.data(), .bias = f.bias.data(), .act = f.act,
@@ -70,7 +195,7 @@ template <class Arch>
 Dims dense_conv(const float* in, Dims d, const FoldedConv& f, float* scratch, float* out,
                 const float* residual = nullptr) {
   const Dims o{d.n, f.out_c, conv_out(d.h, f.k, f.stride), conv_out(d.w, f.k, f.stride)};
-  dense_conv_rows<Arch>(in, d, f, scratch, out, residual, 0, o.pixels());
+  dense_conv_rows<Arch>(in, d, f, scratch, out, residual, 0, o.pixels());  // scratch: dense_conv_scratch floats
   return o;
 }
 

@@ -1,10 +1,10 @@
 #pragma once
 // Depthwise k×k convolution on NHWC with folded BatchNorm: y = act(conv(x) + bias).
 //
-// Channels are the SIMD dimension (NHWC keeps them contiguous). For one output row
-// and one vector of channels the k·k tap weights stay in registers while the kernel
-// walks along W, four output pixels at a time in the interior (no bounds checks),
-// one at a time at the edges. The activation is applied before the store.
+// Channels are the SIMD dimension (NHWC keeps them contiguous). Along one output
+// row the kernel takes four output pixels at a time in the interior (no bounds
+// checks), one at a time at the edges, and for each sweeps all channel vectors;
+// bias and the activation (a template parameter) are applied before the store.
 #include <algorithm>
 #include <cstddef>
 
@@ -20,17 +20,19 @@ namespace mnv4::inline MNV4_ISA_NAMESPACE::kernels::cpu {
 namespace depthwise_detail {
 
 // Output rows [row_begin, row_end) of the flattened (image, output row) range.
-template <class Arch, int K, int S>
+// Pixels outer, channels inner: every load walks memory contiguously (the
+// prefetchers follow it) and the k·k weights of a channel vector come from L1.
+template <class Arch, int K, int S, Act A>
 void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t row_begin, std::size_t row_end) {
   using B = xsimd::batch<float, Arch>;
   constexpr int kLanes = static_cast<int>(B::size);
   constexpr int kPad = conv_pad(K, S);
   const int oh = conv_out(d.h, K, S), ow = conv_out(d.w, K, S);
   const int c = d.c;
+  const int c_vec = c / kLanes * kLanes;
   const std::size_t cs = static_cast<std::size_t>(c);
   const float* weights = f.weights.data();
   const float* bias = f.bias.data();
-  const Act act = f.act;
   // Output columns whose taps all fall inside the image: [ox_lo, ox_hi).
   const int ox_lo = std::min(ow, (kPad + S - 1) / S);
   const int ox_hi = std::max(ox_lo, std::min(ow, (d.w - K + kPad) / S + 1));
@@ -43,60 +45,78 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
     const int iy0 = oy * S - kPad;
     const int ky_begin = std::max(0, -iy0), ky_end = std::min(K, d.h - iy0);
 
-    int ch = 0;
-    for (; ch + kLanes <= c; ch += kLanes) {
-      B w[K * K];
-      for (int t = 0; t < K * K; ++t) w[t] = B::load_unaligned(weights + static_cast<std::size_t>(t) * cs + ch);
-      const B b = B::load_unaligned(bias + ch);
-
-      const auto edge_pixel = [&](int ox) {
-        B acc = b;
-        const int ix0 = ox * S - kPad;
+    // One output pixel, channels [ch_begin, c), with bounds checks on x.
+    const auto pixel = [&](int ox, int ch_begin) {
+      const int ix0 = ox * S - kPad;
+      const int kx_begin = std::max(0, -ix0), kx_end = std::min(K, d.w - ix0);
+      float* o = dst + static_cast<std::size_t>(ox) * cs;
+      int ch = ch_begin;
+      for (; ch < c_vec; ch += kLanes) {
+        B acc = B::load_unaligned(bias + ch);
         for (int ky = ky_begin; ky < ky_end; ++ky) {
           const float* row = src + static_cast<std::size_t>(iy0 + ky) * d.w * cs + ch;
-          for (int kx = std::max(0, -ix0); kx < std::min(K, d.w - ix0); ++kx)
-            acc = xsimd::fma(B::load_unaligned(row + static_cast<std::size_t>(ix0 + kx) * cs), w[ky * K + kx], acc);
+          for (int kx = kx_begin; kx < kx_end; ++kx)
+            acc = xsimd::fma(B::load_unaligned(row + static_cast<std::size_t>(ix0 + kx) * cs),
+                             B::load_unaligned(weights + static_cast<std::size_t>(ky * K + kx) * cs + ch), acc);
         }
-        activate(acc, act).store_unaligned(dst + static_cast<std::size_t>(ox) * cs + ch);
-      };
-
-      for (int ox = 0; ox < ox_lo; ++ox) edge_pixel(ox);
-      int ox = ox_lo;
-      for (; ox + 4 <= ox_hi; ox += 4) {
-        B a0 = b, a1 = b, a2 = b, a3 = b;
-        const int ix0 = ox * S - kPad;
-        for (int ky = ky_begin; ky < ky_end; ++ky) {
-          const float* row = src + (static_cast<std::size_t>(iy0 + ky) * d.w + ix0) * cs + ch;
-          for (int kx = 0; kx < K; ++kx) {
-            const float* p = row + static_cast<std::size_t>(kx) * cs;
-            const B wk = w[ky * K + kx];
-            a0 = xsimd::fma(B::load_unaligned(p), wk, a0);
-            a1 = xsimd::fma(B::load_unaligned(p + S * cs), wk, a1);
-            a2 = xsimd::fma(B::load_unaligned(p + 2 * S * cs), wk, a2);
-            a3 = xsimd::fma(B::load_unaligned(p + 3 * S * cs), wk, a3);
-          }
-        }
-        float* o = dst + static_cast<std::size_t>(ox) * cs + ch;
-        activate(a0, act).store_unaligned(o);
-        activate(a1, act).store_unaligned(o + cs);
-        activate(a2, act).store_unaligned(o + 2 * cs);
-        activate(a3, act).store_unaligned(o + 3 * cs);
+        detail::activate_as<A>(acc).store_unaligned(o + ch);
       }
-      for (; ox < ow; ++ox) edge_pixel(ox);
-    }
-
-    // Remaining channels (c % lanes), scalar.
-    for (; ch < c; ++ch)
-      for (int ox = 0; ox < ow; ++ox) {
+      for (; ch < c; ++ch) {
         float acc = bias[ch];
-        const int ix0 = ox * S - kPad;
         for (int ky = ky_begin; ky < ky_end; ++ky)
-          for (int kx = std::max(0, -ix0); kx < std::min(K, d.w - ix0); ++kx)
+          for (int kx = kx_begin; kx < kx_end; ++kx)
             acc += src[(static_cast<std::size_t>(iy0 + ky) * d.w + ix0 + kx) * cs + ch] *
                    weights[static_cast<std::size_t>(ky * K + kx) * cs + ch];
-        dst[static_cast<std::size_t>(ox) * cs + ch] = activate(acc, act);
+        o[ch] = activate(acc, A);
       }
+    };
+
+    for (int ox = 0; ox < ox_lo; ++ox) pixel(ox, 0);
+    int ox = ox_lo;
+    // Interior: four output pixels per channel vector, no bounds checks on x.
+    for (; ox + 4 <= ox_hi; ox += 4) {
+      const int ix0 = ox * S - kPad;
+      float* o = dst + static_cast<std::size_t>(ox) * cs;
+      for (int ch = 0; ch < c_vec; ch += kLanes) {
+        const B b = B::load_unaligned(bias + ch);
+        B a0 = b, a1 = b, a2 = b, a3 = b;
+        for (int ky = ky_begin; ky < ky_end; ++ky) {
+          const float* row = src + (static_cast<std::size_t>(iy0 + ky) * d.w + ix0) * cs + ch;
+          const float* w = weights + static_cast<std::size_t>(ky * K) * cs + ch;
+          // The four pixels' taps on this row cover K + 3·S input columns: load each once.
+          constexpr int kCols = K + 3 * S;
+          B x[kCols];
+#pragma GCC unroll 11
+          for (int j = 0; j < kCols; ++j) x[j] = B::load_unaligned(row + static_cast<std::size_t>(j) * cs);
+#pragma GCC unroll 5
+          for (int kx = 0; kx < K; ++kx) {
+            const B wk = B::load_unaligned(w + static_cast<std::size_t>(kx) * cs);
+            a0 = xsimd::fma(x[kx], wk, a0);
+            a1 = xsimd::fma(x[kx + S], wk, a1);
+            a2 = xsimd::fma(x[kx + 2 * S], wk, a2);
+            a3 = xsimd::fma(x[kx + 3 * S], wk, a3);
+          }
+        }
+        detail::activate_as<A>(a0).store_unaligned(o + ch);
+        detail::activate_as<A>(a1).store_unaligned(o + cs + ch);
+        detail::activate_as<A>(a2).store_unaligned(o + 2 * cs + ch);
+        detail::activate_as<A>(a3).store_unaligned(o + 3 * cs + ch);
+      }
+      if (c_vec < c)
+        for (int i = 0; i < 4; ++i) pixel(ox + i, c_vec);
+    }
+    for (; ox < ow; ++ox) pixel(ox, 0);
   }
+}
+
+template <class Arch, int K, int S>
+void rows_for(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t row_begin, std::size_t row_end) {
+  switch (f.act) {
+    case Act::kRelu: return rows<Arch, K, S, Act::kRelu>(in, d, f, out, row_begin, row_end);
+    case Act::kGelu: return rows<Arch, K, S, Act::kGelu>(in, d, f, out, row_begin, row_end);
+    case Act::kNone: break;
+  }
+  rows<Arch, K, S, Act::kNone>(in, d, f, out, row_begin, row_end);
 }
 
 }  // namespace depthwise_detail
@@ -114,10 +134,10 @@ void depthwise_conv_rows(const float* in, Dims d, const FoldedConv& f, float* ou
   using namespace depthwise_detail;  // NOLINT(google-build-using-namespace)
   const int key = f.k * 10 + f.stride;
   switch (key) {
-    case 31: return rows<Arch, 3, 1>(in, d, f, out, row_begin, row_end);
-    case 32: return rows<Arch, 3, 2>(in, d, f, out, row_begin, row_end);
-    case 51: return rows<Arch, 5, 1>(in, d, f, out, row_begin, row_end);
-    case 52: return rows<Arch, 5, 2>(in, d, f, out, row_begin, row_end);
+    case 31: return rows_for<Arch, 3, 1>(in, d, f, out, row_begin, row_end);
+    case 32: return rows_for<Arch, 3, 2>(in, d, f, out, row_begin, row_end);
+    case 51: return rows_for<Arch, 5, 1>(in, d, f, out, row_begin, row_end);
+    case 52: return rows_for<Arch, 5, 2>(in, d, f, out, row_begin, row_end);
     default: mnv4::detail::fail("depthwise_conv: unsupported kernel ", f.k, " / stride ", f.stride, " (expected 3 or 5 / 1 or 2)");
   }
 }
