@@ -1,6 +1,7 @@
 // Per-kernel throughput at the real shapes of the models: every distinct stem,
 // dense (FusedIB), pointwise, depthwise and attention call that Conv-S, Conv-L and
-// Hybrid-M make at their native resolution, single thread. Counters:
+// Hybrid-M make at their native resolution, single thread; every pointwise shape
+// also through Eigen's GEMM (pointwise_eigen), the alternative the packed GEMM must beat. Counters:
 //   FLOP/s     2 × multiply-accumulates per second
 //   B/s        the kernel's compulsory traffic (input + weights + output) per second
 //   FLOP/B     arithmetic intensity of that traffic
@@ -21,6 +22,8 @@
 #include <string>
 #include <tuple>
 #include <vector>
+
+#include <Eigen/Core>
 
 #include "mnv4/backend/cpu.hpp"
 #include "mnv4/models/all.hpp"
@@ -170,6 +173,22 @@ void run_case(benchmark::State& state, const Case& c) {
                  4.0 * static_cast<double>(q.size() + k.size() + v.size() + o.size()), seconds);
     return;
   }
+  if (c.kind == "pointwise_eigen") {  // the peer for the packed GEMM: Eigen's GEMM + the same epilogue
+    using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    const auto rows = static_cast<Eigen::Index>(c.h) * c.w;
+    const Matrix a = Matrix::Random(rows, c.in_c), b = Matrix::Random(c.in_c, c.out_c);
+    const auto bias = randoms(static_cast<std::size_t>(c.out_c), -1, 1);
+    Matrix y(rows, c.out_c);
+    const double seconds = timed_loop(state, [&] {
+      y.noalias() = a * b;
+      kernels::cpu::bias_act_residual<Arch>(y.data(), static_cast<std::size_t>(rows), c.out_c,
+                                            static_cast<std::size_t>(c.out_c), bias.data(), Act::kRelu, nullptr, 0);
+      benchmark::DoNotOptimize(y.data());
+    });
+    set_counters(state, static_cast<double>(rows) * c.in_c * c.out_c,
+                 4.0 * static_cast<double>(a.size() + b.size() + y.size() + c.out_c), seconds);
+    return;
+  }
   const bool dw = c.kind == "depthwise";
   const FoldedConv f = dw ? fold_depthwise(conv_bn(c.in_c, 1, c.k), c.stride, Act::kRelu)
                           : kernels::cpu::pack_for_gemm<Arch>(fold_dense(conv_bn(c.out_c, c.in_c, c.k), c.stride, Act::kRelu));
@@ -196,7 +215,7 @@ std::string name_of(const Case& c) {
     return n + "/heads" + std::to_string(c.heads) + "_d" + std::to_string(c.key_dim) + "_kv" +
            std::to_string(c.kv_h) + "x" + std::to_string(c.kv_w);
   n += "/" + std::to_string(c.in_c) + "to" + std::to_string(c.out_c);
-  if (c.kind != "pointwise") n += "_k" + std::to_string(c.k) + "s" + std::to_string(c.stride);
+  if (c.kind.rfind("pointwise", 0) != 0) n += "_k" + std::to_string(c.k) + "s" + std::to_string(c.stride);
   return n;
 }
 
@@ -206,9 +225,16 @@ const bool registered = [] {
   add_model<ConvSmall>(cases, 224);
   add_model<ConvLarge>(cases, 384);
   add_model<HybridMedium>(cases, 256);
-  for (const Case& c : cases)
+  for (const Case& c : cases) {
     benchmark::RegisterBenchmark(name_of(c).c_str(), [c](benchmark::State& s) { run_case(s, c); })
         ->Unit(benchmark::kMicrosecond);
+    if (c.kind == "pointwise") {  // the same shape through Eigen, side by side
+      Case e = c;
+      e.kind = "pointwise_eigen";
+      benchmark::RegisterBenchmark(name_of(e).c_str(), [e](benchmark::State& s) { run_case(s, e); })
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
   return true;
 }();
 
