@@ -194,7 +194,7 @@ void run_case(benchmark::State& state, const Case& c) {
                           : kernels::cpu::pack_for_gemm<Arch>(fold_dense(conv_bn(c.out_c, c.in_c, c.k), c.stride, Act::kRelu));
   const Dims out{1, c.out_c, conv_out(c.h, c.k, c.stride), conv_out(c.w, c.k, c.stride)};
   const auto x = randoms(in.count(), -1, 1);
-  std::vector<float> y(out.count()), scratch(kernels::cpu::dense_conv_scratch(in, f) + 1);
+  std::vector<float> y(out.count()), scratch(kernels::cpu::dense_conv_scratch<Arch>(in, f) + 1);
   const double seconds = timed_loop(state, [&] {
     if (dw)
       depthwise<Arch>(ctx, x.data(), in, f, y.data());

@@ -117,7 +117,7 @@ ISA_TEST(KernelDense, ConvolutionMatchesReference) {
             const FoldedConv f = kernels::cpu::pack_for_gemm<Arch>(fold_dense(w, s, act));
             const Tensor in = to_nhwc(x, d);
             Tensor got(expected.shape());
-            std::vector<float> scratch(kernels::cpu::dense_conv_scratch(d, f) + 1);
+            std::vector<float> scratch(kernels::cpu::dense_conv_scratch<Arch>(d, f) + 1);
             kernels::cpu::dense_conv<Arch>(in.data(), d, f, scratch.data(), got.data());
             ASSERT_LE(relative_error(got, expected), 2e-6) << label(d, k, s, act) << " out " << out_c;
           }

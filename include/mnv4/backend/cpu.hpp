@@ -90,7 +90,7 @@ struct CpuConvBn {
   explicit CpuConvBn(const ConvBnWeights& w) : conv_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w, S.stride, S.act))) {}
   static Dims output_dims(Dims in) { return {in.n, S.out, conv_out(in.h, S.k, S.stride), conv_out(in.w, S.k, S.stride)}; }
   static std::size_t scratch_floats(Dims in) {
-    return S.k == 1 && S.stride == 1 ? 0 : output_dims(in).pixels() * static_cast<std::size_t>(S.k * S.k * S.in);
+    return kernels::cpu::im2col_floats<Arch>(output_dims(in).pixels(), S.in, S.out, S.k, S.stride);
   }
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
     if constexpr (S.k == 1 && S.stride == 1)
@@ -119,13 +119,13 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
       : exp_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.exp, S.stride, S.act))),
         pwl_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.pwl, 1, Act::kNone))) {}
   static Dims output_dims(Dims in) { return {in.n, S.out, conv_out(in.h, S.k, S.stride), conv_out(in.w, S.k, S.stride)}; }
-  static std::size_t scratch_floats(Dims in) {
-    const std::size_t pixels = output_dims(in).pixels();
-    return pixels * static_cast<std::size_t>(S.k * S.k * S.in) + pixels * S.mid;
+  // [im2col rows | expanded]
+  static std::size_t im2col(Dims in) {
+    return kernels::cpu::im2col_floats<Arch>(output_dims(in).pixels(), S.in, S.mid, S.k, S.stride);
   }
+  static std::size_t scratch_floats(Dims in) { return im2col(in) + output_dims(in).pixels() * S.mid; }
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
-    const std::size_t pixels = output_dims(d).pixels();
-    float* mid = scratch + pixels * static_cast<std::size_t>(S.k * S.k * S.in);
+    float* mid = scratch + im2col(d);
     const Dims m = dense<Arch>(ctx, in, d, exp_, scratch, mid);
     pointwise<Arch>(ctx, mid, m, pwl_, out, S.skip() ? in : nullptr);
   }

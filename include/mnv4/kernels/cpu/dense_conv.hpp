@@ -12,12 +12,6 @@
 
 namespace mnv4::inline MNV4_ISA_NAMESPACE::kernels::cpu {
 
-inline std::size_t dense_conv_scratch(Dims in, const FoldedConv& f) {
-  if (f.k == 1 && f.stride == 1) return 0;
-  const Dims o{in.n, f.out_c, conv_out(in.h, f.k, f.stride), conv_out(in.w, f.k, f.stride)};
-  return o.pixels() * static_cast<std::size_t>(f.k * f.k * in.c);
-}
-
 // Rows [p_begin, p_end) of the im2col matrix (row p = output pixel p of the
 // flattened (image, oy, ox) range): the k×k×c patch, zeros where it leaves the image.
 // In NHWC one kernel row of a patch is k·c contiguous floats, so interior pixels
@@ -29,15 +23,8 @@ inline void im2col_nhwc(const float* in, Dims d, int k, int stride, std::size_t 
   const int oh = conv_out(d.h, k, stride), ow = conv_out(d.w, k, stride);
   const std::size_t c = static_cast<std::size_t>(d.c), per_image = static_cast<std::size_t>(oh) * ow;
   const std::size_t run = static_cast<std::size_t>(k) * c;
-  // Short runs inline (no memmove call); the stem's (3 channels, k = 3) with fixed counts.
   const auto copy = [](const float* from, std::size_t count, float* to) {
-    if (count == 9) {
-      for (std::size_t i = 0; i < 9; ++i) to[i] = from[i];
-    } else if (count == 3) {
-      for (std::size_t i = 0; i < 3; ++i) to[i] = from[i];
-    } else {
-      for (std::size_t i = 0; i < count; ++i) to[i] = from[i];
-    }
+    for (std::size_t i = 0; i < count; ++i) to[i] = from[i];  // short runs: inline, no memmove call
   };
   std::size_t n = p_begin / per_image;
   int oy = static_cast<int>(p_begin % per_image) / ow, ox = static_cast<int>(p_begin % per_image) % ow;
@@ -155,10 +142,25 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, 
 }
 }  // namespace detail
 
-// True when dense_conv_rows takes the direct path (it needs no scratch).
+// True when dense_conv_rows takes the direct path, which needs no im2col scratch.
 template <class Arch>
-bool dense_conv_is_direct(Dims in, const FoldedConv& f) {
-  return in.c <= 4 && f.out_c <= GemmTiling<Arch>::kPanel && f.k > 1;
+constexpr bool dense_conv_is_direct(int in_c, int out_c, int k) {
+  return in_c <= 4 && out_c <= GemmTiling<Arch>::kPanel && k > 1;
+}
+
+// im2col floats dense_conv_rows needs for `pixels` output pixels (none for a 1×1
+// stride-1 convolution or the direct path).
+template <class Arch>
+constexpr std::size_t im2col_floats(std::size_t pixels, int in_c, int out_c, int k, int stride) {
+  if ((k == 1 && stride == 1) || dense_conv_is_direct<Arch>(in_c, out_c, k)) return 0;
+  return pixels * static_cast<std::size_t>(k * k * in_c);
+}
+
+// Scratch floats dense_conv needs for input `in`.
+template <class Arch>
+std::size_t dense_conv_scratch(Dims in, const FoldedConv& f) {
+  const Dims o{in.n, f.out_c, conv_out(in.h, f.k, f.stride), conv_out(in.w, f.k, f.stride)};
+  return im2col_floats<Arch>(o.pixels(), in.c, f.out_c, f.k, f.stride);
 }
 
 // Output pixels [p_begin, p_end) of out = act(conv(in) + bias) (+ residual, same
@@ -168,7 +170,7 @@ bool dense_conv_is_direct(Dims in, const FoldedConv& f) {
 template <class Arch>
 void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_scratch, float* out,
                      const float* residual, std::size_t p_begin, std::size_t p_end) {
-  if (dense_conv_is_direct<Arch>(d, f)) {
+  if (dense_conv_is_direct<Arch>(d.c, f.out_c, f.k)) {
     if (f.out_c <= GemmTiling<Arch>::kLanes)
       detail::direct_conv_rows<Arch, 1>(in, d, f, out, p_begin, p_end);
     else
