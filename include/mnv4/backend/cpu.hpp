@@ -41,19 +41,40 @@ using Cpu = CpuFor<xsimd::default_arch>;
 
 }  // namespace backend
 
-// A 1×1 convolution (GEMM over pixels) with the pixel rows split across the pool.
+// A GEMM split across the pool: over row tiles when there are many rows, over
+// column panels when there are few (deep layers at low resolution, the head),
+// where a row split would leave threads idle on ragged tiles and make each
+// thread stream all of B.
+template <class Arch>
+void parallel_gemm(const RunContext& ctx, const kernels::cpu::GemmArgs& g) {
+  using T = kernels::cpu::GemmTiling<Arch>;
+  const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
+  const auto panels = static_cast<std::size_t>(kernels::cpu::gemm_panels<Arch>(g.n));
+  if (threads > 1 && g.m < 64 * threads && panels >= 2 * threads) {
+    parallel_for(ctx.pool, panels, [&](std::size_t b, std::size_t e) {
+      kernels::cpu::gemm_bias_act_panels<Arch>(g, static_cast<int>(b), static_cast<int>(e));
+    });
+    return;
+  }
+  const std::size_t unit = T::kRows;  // chunks of whole row tiles
+  parallel_for(ctx.pool, (g.m + unit - 1) / unit, [&](std::size_t b, std::size_t e) {
+    const std::size_t r0 = b * unit, r1 = std::min(g.m, e * unit);
+    kernels::cpu::GemmArgs part = g;
+    part.m = r1 - r0;
+    part.a = g.a + r0 * g.lda;
+    part.c = g.c + r0 * g.ldc;
+    if (g.residual != nullptr) part.residual = g.residual + r0 * g.ldr;
+    kernels::cpu::gemm_bias_act<Arch>(part);
+  });
+}
+
+// A 1×1 convolution: a GEMM over pixels.
 template <class Arch>
 void pointwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, float* out,
                const float* residual = nullptr) {
-  constexpr std::size_t kRowsPerTask = 16;
-  const std::size_t rows = d.pixels(), ci = static_cast<std::size_t>(f.in_c), co = static_cast<std::size_t>(f.out_c);
-  parallel_for(ctx.pool, (rows + kRowsPerTask - 1) / kRowsPerTask, [&](std::size_t b, std::size_t e) {
-    const std::size_t r0 = b * kRowsPerTask, r1 = std::min(rows, e * kRowsPerTask);
-    kernels::cpu::gemm_bias_act<Arch>({.m = r1 - r0, .k = f.in_c, .n = f.out_c, .a = in + r0 * ci, .lda = ci,
-                                       .b = f.weights.data(), .bias = f.bias.data(), .act = f.act,
-                                       .residual = residual != nullptr ? residual + r0 * co : nullptr, .ldr = co,
-                                       .c = out + r0 * co, .ldc = co});
-  });
+  const std::size_t ci = static_cast<std::size_t>(f.in_c), co = static_cast<std::size_t>(f.out_c);
+  parallel_gemm<Arch>(ctx, {.m = d.pixels(), .k = f.in_c, .n = f.out_c, .a = in, .lda = ci, .b = f.weights.data(),
+                            .bias = f.bias.data(), .act = f.act, .residual = residual, .ldr = co, .c = out, .ldc = co});
 }
 
 // A dense k×k convolution (im2col + GEMM) with its output pixels split across the pool.
@@ -247,10 +268,10 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
         k_src = scratch + off.k_in;
         v_src = scratch + off.v_in;
       }
-      gemm_bias_act<Arch>({.m = kv.plane(), .k = d.c, .n = S.key_dim, .a = k_src, .lda = c, .b = key_.weights.data(),
-                     .c = k, .ldc = S.key_dim});
-      gemm_bias_act<Arch>({.m = kv.plane(), .k = d.c, .n = S.value_dim, .a = v_src, .lda = c, .b = value_.weights.data(),
-                     .c = v, .ldc = S.value_dim});
+      parallel_gemm<Arch>(ctx, {.m = kv.plane(), .k = d.c, .n = S.key_dim, .a = k_src, .lda = c,
+                                .b = key_.weights.data(), .c = k, .ldc = S.key_dim});
+      parallel_gemm<Arch>(ctx, {.m = kv.plane(), .k = d.c, .n = S.value_dim, .a = v_src, .lda = c,
+                                .b = value_.weights.data(), .c = v, .ldc = S.value_dim});
       const AttentionArgs args{.l = l, .p = kv.plane(), .heads = S.heads, .key_dim = S.key_dim,
                                .value_dim = S.value_dim, .q = q, .k = k, .v = v,
                                .o = attn_out + static_cast<std::size_t>(n) * l * kOutDim};
@@ -278,8 +299,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   }
   static std::size_t scratch_floats(Dims in) { return static_cast<std::size_t>(in.n) * S.in; }
 
-  void run(const float* in, Dims d, float* pre_logits, float* logits, float* scratch, const RunContext&) const {
-    using namespace kernels::cpu;  // NOLINT(google-build-using-namespace)
+  void run(const float* in, Dims d, float* pre_logits, float* logits, float* scratch, const RunContext& ctx) const {
     const std::size_t c = static_cast<std::size_t>(S.in);
     const float inv = 1.0f / static_cast<float>(d.plane());
     for (int n = 0; n < d.n; ++n) {
@@ -291,10 +311,11 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
       for (std::size_t ch = 0; ch < c; ++ch) pooled[ch] *= inv;
     }
     const auto batch = static_cast<std::size_t>(d.n);
-    gemm_bias_act<Arch>({.m = batch, .k = S.in, .n = S.hidden, .a = scratch, .lda = c, .b = conv_.weights.data(),
-                   .bias = conv_.bias.data(), .act = S.act, .c = pre_logits, .ldc = S.hidden});
-    gemm_bias_act<Arch>({.m = batch, .k = S.hidden, .n = S.classes, .a = pre_logits, .lda = S.hidden,
-                   .b = classifier_.weights.data(), .bias = classifier_.bias.data(), .c = logits, .ldc = S.classes});
+    parallel_gemm<Arch>(ctx, {.m = batch, .k = S.in, .n = S.hidden, .a = scratch, .lda = c, .b = conv_.weights.data(),
+                              .bias = conv_.bias.data(), .act = S.act, .c = pre_logits, .ldc = S.hidden});
+    parallel_gemm<Arch>(ctx, {.m = batch, .k = S.hidden, .n = S.classes, .a = pre_logits, .lda = S.hidden,
+                              .b = classifier_.weights.data(), .bias = classifier_.bias.data(), .c = logits,
+                              .ldc = S.classes});
   }
   FoldedConv conv_, classifier_;
 };

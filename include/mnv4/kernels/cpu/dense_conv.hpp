@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <utility>
 
 #include "mnv4/core/dims.hpp"
 #include "mnv4/kernels/cpu/gemm.hpp"
@@ -171,10 +172,11 @@ template <class Arch>
 void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_scratch, float* out,
                      const float* residual, std::size_t p_begin, std::size_t p_end) {
   if (dense_conv_is_direct<Arch>(d.c, f.out_c, f.k)) {
-    if (f.out_c <= GemmTiling<Arch>::kLanes)
-      detail::direct_conv_rows<Arch, 1>(in, d, f, out, p_begin, p_end);
-    else
-      detail::direct_conv_rows<Arch, 2>(in, d, f, out, p_begin, p_end);
+    constexpr int kLanes = GemmTiling<Arch>::kLanes;
+    const int vectors = (f.out_c + kLanes - 1) / kLanes;  // the width of the one weight panel
+    [&]<int... V>(std::integer_sequence<int, V...>) {
+      ((vectors == V + 1 ? detail::direct_conv_rows<Arch, V + 1>(in, d, f, out, p_begin, p_end) : void()), ...);
+    }(std::make_integer_sequence<int, GemmTiling<Arch>::kPanelVectors>{});
     if (residual != nullptr)
       bias_act_residual<Arch>(out + p_begin * f.out_c, p_end - p_begin, f.out_c, static_cast<std::size_t>(f.out_c),
                               nullptr, Act::kNone, residual + p_begin * f.out_c, static_cast<std::size_t>(f.out_c));

@@ -7,10 +7,11 @@
 // B is re-laid out at load into column panels (pack_panels): each panel is
 // kPanel columns wide and k rows deep, contiguous, so the micro-kernel streams it
 // with aligned loads and never packs anything per call. A is read in place (the
-// activations are produced once and consumed once: packing them would cost as
-// much as the GEMM saves on these shallow shapes). The micro-kernel holds a
-// kRows × kPanel tile of C in registers for the whole depth and applies bias,
-// activation and residual before the one store.
+// activations are produced once and consumed once; on these shallow shapes a
+// copy of A costs about what it would save). The depth is taken in slices of
+// kDepth so that the slice of a panel being used stays in cache across all row
+// tiles; the micro-kernel holds a kRows × kPanel tile of C in registers for one
+// slice and applies bias, activation and residual after the last.
 #include "mnv4/config.hpp"
 #include <algorithm>
 #include <array>
@@ -29,15 +30,20 @@ template <class Arch>
 struct GemmTiling {
   using B = xsimd::batch<float, Arch>;
   static constexpr int kLanes = static_cast<int>(B::size);
-  static constexpr int kPanelVectors = 2;
+  // The register tile is kRows × kPanelVectors accumulators, plus the panel's
+  // vectors and one broadcast: 6 × 4 (+ 5) of the 32 registers on AVX-512, 6 × 2
+  // (+ 3) of 16 on AVX2/SSE. Four vectors per row keep the loop at 10 loads and
+  // 24 FMAs per step, inside the 4-wide front end where 12 × 2 would not be.
+  static constexpr int kPanelVectors = kLanes >= 16 ? 4 : 2;
   static constexpr int kPanel = kPanelVectors * kLanes;
-  // kRows × 2 accumulators, 2 B vectors and a broadcast must stay in registers:
-  // 32 vector registers on AVX-512 and AArch64, 16 on SSE/AVX2.
-#if defined(__aarch64__)
-  static constexpr int kRows = 8;
-#else
-  static constexpr int kRows = kLanes >= 16 ? 8 : 6;
-#endif
+  static constexpr int kRows = 6;
+  // Depth of one pass over a panel: a 256-deep slice of it (64 KiB on AVX-512) is
+  // re-read from L1/L2 by every row tile; deeper, the first tiles' C round trips
+  // no longer pay for themselves.
+  static constexpr int kDepth = 256;
+  // Rows per block: their kDepth-deep slice of A (≤ 192 KiB) stays in L2 while all
+  // panels pass over it.
+  static constexpr std::size_t kBlockBytes = 192 * 1024;
 };
 
 // Floats that pack_panels writes for a [k, n] matrix (the tail panel is only as
@@ -94,19 +100,55 @@ struct GemmArgs {
 
 namespace detail {
 
-// C[row .. row+R, col .. col+cols) from A rows `a` and one B panel V vectors wide.
+// Rows of A and depth of B that one pass of the micro-kernel covers: a kc-deep
+// slice of a B panel (kc × kPanel floats) stays in L1 while every row tile of
+// the block passes over it, and the block's mc × kc slice of A stays in L2.
+struct GemmBlocking {
+  int kc = 0;
+  std::size_t mc = 0;
+};
+
+template <class Arch>
+GemmBlocking gemm_blocking(const GemmArgs& g) {
+  using T = GemmTiling<Arch>;
+  const int slices = (g.k + T::kDepth - 1) / T::kDepth;  // equal slices: no thin last one
+  const int kc = (g.k + std::max(slices, 1) - 1) / std::max(slices, 1);
+  const std::size_t rows = T::kBlockBytes / (static_cast<std::size_t>(std::max(kc, 1)) * sizeof(float));
+  constexpr std::size_t kRows = T::kRows;
+  return {kc, std::max(kRows, rows / kRows * kRows)};
+}
+
+// C[row .. row+R, col .. col+cols) += A[rows, p0 .. p0+kc) · B panel slice.
+// The first slice starts from zero, later ones from C; after the last slice the
+// epilogue (bias, activation, residual) runs over the tile while it is in L1.
 template <class Arch, int R, int V>
-void gemm_tile(const GemmArgs& g, std::size_t row, int col, int cols, const float* panel) {
+void gemm_tile(const GemmArgs& g, std::size_t row, int col, int cols, const float* panel, int p0, int kc,
+               bool first, bool last) {
   using B = xsimd::batch<float, Arch>;
   constexpr int kLanes = static_cast<int>(B::size);
   std::array<const float*, R> a;
-  for (int r = 0; r < R; ++r) a[r] = g.a + (row + r) * g.lda;
+  for (int r = 0; r < R; ++r) a[r] = g.a + (row + r) * g.lda + p0;
+  float* c = g.c + row * g.ldc + col;
+  const bool full = cols == V * kLanes;
   std::array<std::array<B, V>, R> acc;
-  for (auto& line : acc) line.fill(B(0.0f));
-  for (int p = 0; p < g.k; ++p) {
+  if (first) {
+    for (auto& line : acc) line.fill(B(0.0f));
+  } else if (full) {
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < V; ++v) acc[r][v] = B::load_unaligned(c + r * g.ldc + v * kLanes);
+  } else {
+    alignas(64) float tmp[V * kLanes] = {};
+    for (int r = 0; r < R; ++r) {
+      std::copy_n(c + r * g.ldc, cols, tmp);
+      for (int v = 0; v < V; ++v) acc[r][v] = B::load_aligned(tmp + v * kLanes);
+    }
+  }
+  const float* b_ptr = panel + static_cast<std::size_t>(p0) * V * kLanes;
+  for (int p = 0; p < kc; ++p) {
     std::array<B, V> b;
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) b[v] = B::load_aligned(panel + (static_cast<std::size_t>(p) * V + v) * kLanes);
+    for (int v = 0; v < V; ++v) b[v] = B::load_aligned(b_ptr + v * kLanes);
+    b_ptr += V * kLanes;
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
       const B x(a[r][p]);
@@ -114,10 +156,7 @@ void gemm_tile(const GemmArgs& g, std::size_t row, int col, int cols, const floa
       for (int v = 0; v < V; ++v) acc[r][v] = xsimd::fma(x, b[v], acc[r][v]);
     }
   }
-  // Raw sums out, then bias/activation/residual over the tile while it is in L1:
-  // the micro-kernel stays free of the epilogue's branches and registers.
-  float* c = g.c + row * g.ldc + col;
-  if (cols == V * kLanes) {
+  if (full) {
     for (int r = 0; r < R; ++r)
       for (int v = 0; v < V; ++v) acc[r][v].store_unaligned(c + r * g.ldc + v * kLanes);
   } else {  // the ragged last columns
@@ -127,49 +166,76 @@ void gemm_tile(const GemmArgs& g, std::size_t row, int col, int cols, const floa
       std::copy_n(tmp, cols, c + r * g.ldc);
     }
   }
-  bias_act_residual<Arch>(c, R, cols, g.ldc, g.bias != nullptr ? g.bias + col : nullptr, g.act,
-                          g.residual != nullptr ? g.residual + row * g.ldr + col : nullptr, g.ldr);
+  if (last)
+    bias_act_residual<Arch>(c, R, cols, g.ldc, g.bias != nullptr ? g.bias + col : nullptr, g.act,
+                            g.residual != nullptr ? g.residual + row * g.ldr + col : nullptr, g.ldr);
 }
 
 template <class Arch, int V, std::size_t... R>
 constexpr auto tile_table(std::index_sequence<R...>) {
-  using Fn = void (*)(const GemmArgs&, std::size_t, int, int, const float*);
+  using Fn = void (*)(const GemmArgs&, std::size_t, int, int, const float*, int, int, bool, bool);
   return std::array<Fn, sizeof...(R)>{&gemm_tile<Arch, static_cast<int>(R) + 1, V>...};
 }
 
 template <class Arch, int V>
-void gemm_panel(const GemmArgs& g, std::size_t row_begin, std::size_t row_end, int col, const float* panel) {
+void gemm_panel(const GemmArgs& g, std::size_t row_begin, std::size_t row_end, int col, const float* panel, int p0,
+                int kc) {
   constexpr int kRows = GemmTiling<Arch>::kRows;
   static constexpr auto kTiles = tile_table<Arch, V>(std::make_index_sequence<kRows>{});
   const int cols = std::min(V * GemmTiling<Arch>::kLanes, g.n - col);
+  const bool first = p0 == 0, last = p0 + kc >= g.k;
   std::size_t row = row_begin;
-  for (; row + kRows <= row_end; row += kRows) gemm_tile<Arch, kRows, V>(g, row, col, cols, panel);
-  if (row < row_end) kTiles[row_end - row - 1](g, row, col, cols, panel);
+  for (; row + kRows <= row_end; row += kRows) gemm_tile<Arch, kRows, V>(g, row, col, cols, panel, p0, kc, first, last);
+  if (row < row_end) kTiles[row_end - row - 1](g, row, col, cols, panel, p0, kc, first, last);
+}
+
+template <class Arch, int... V>
+void gemm_panel_dispatch(std::integer_sequence<int, V...>, int vectors, const GemmArgs& g, std::size_t r0,
+                         std::size_t r1, int col, const float* panel, int p0, int kc) {
+  ((vectors == V + 1 ? gemm_panel<Arch, V + 1>(g, r0, r1, col, panel, p0, kc) : void()), ...);
+}
+
+// A panel `vectors` SIMD vectors wide (the last panel of B may be narrower).
+template <class Arch>
+void gemm_panel_any(int vectors, const GemmArgs& g, std::size_t r0, std::size_t r1, int col, const float* panel,
+                    int p0, int kc) {
+  gemm_panel_dispatch<Arch>(std::make_integer_sequence<int, GemmTiling<Arch>::kPanelVectors>{}, vectors, g, r0, r1,
+                            col, panel, p0, kc);
 }
 
 }  // namespace detail
 
+// Column panels of a GEMM with n columns: the unit a caller may split C into.
 template <class Arch>
-void gemm_bias_act(const GemmArgs& g) {
+constexpr int gemm_panels(int n) {
+  return (n + GemmTiling<Arch>::kPanel - 1) / GemmTiling<Arch>::kPanel;
+}
+
+// C's columns of panels [panel_begin, panel_end) (all rows).
+template <class Arch>
+void gemm_bias_act_panels(const GemmArgs& g, int panel_begin, int panel_end) {
   using T = GemmTiling<Arch>;
-  // Rows in blocks whose A slice stays in L2 while every panel of B passes over it.
-  constexpr std::size_t kBlockBytes = 96 * 1024;
-  const std::size_t row_bytes = static_cast<std::size_t>(std::max(g.k, 1)) * sizeof(float);
-  const std::size_t block =
-      std::max<std::size_t>(T::kRows, kBlockBytes / row_bytes / T::kRows * T::kRows);
-  for (std::size_t r0 = 0; r0 < g.m; r0 += block) {
-    const std::size_t r1 = std::min(g.m, r0 + block);
-    const float* panel = g.b;
-    for (int col = 0; col < g.n; col += T::kPanel) {
-      if (g.n - col > T::kLanes) {
-        detail::gemm_panel<Arch, T::kPanelVectors>(g, r0, r1, col, panel);
-        panel += static_cast<std::size_t>(g.k) * T::kPanel;
-      } else {
-        detail::gemm_panel<Arch, 1>(g, r0, r1, col, panel);
-        panel += static_cast<std::size_t>(g.k) * T::kLanes;
+  const detail::GemmBlocking blk = detail::gemm_blocking<Arch>(g);
+  const int col_end = std::min(g.n, panel_end * T::kPanel);
+  for (std::size_t r0 = 0; r0 < g.m; r0 += blk.mc) {
+    const std::size_t r1 = std::min(g.m, r0 + blk.mc);
+    for (int p0 = 0; p0 < g.k || p0 == 0; p0 += blk.kc) {
+      const int kc = std::min(blk.kc, g.k - p0);
+      // Every panel before the last is kPanel wide.
+      const float* panel = g.b + static_cast<std::size_t>(g.k) * T::kPanel * panel_begin;
+      for (int col = panel_begin * T::kPanel; col < col_end; col += T::kPanel) {
+        const int vectors = std::min(T::kPanelVectors, (g.n - col + T::kLanes - 1) / T::kLanes);
+        detail::gemm_panel_any<Arch>(vectors, g, r0, r1, col, panel, p0, kc);
+        panel += static_cast<std::size_t>(g.k) * vectors * T::kLanes;
       }
+      if (g.k == 0) break;
     }
   }
+}
+
+template <class Arch>
+void gemm_bias_act(const GemmArgs& g) {
+  gemm_bias_act_panels<Arch>(g, 0, gemm_panels<Arch>(g.n));
 }
 
 }  // namespace mnv4::inline MNV4_ISA_NAMESPACE::kernels::cpu
