@@ -61,15 +61,20 @@ inline void im2col_nhwc(const float* in, Dims d, int k, int stride, std::size_t 
 
 namespace detail {
 // Few input channels and at most one weight panel of outputs (the stem: 3 → 16..32):
-// direct convolution, one output pixel's channels held in V registers, each input
-// value broadcast against a row of the packed [k·k·c, panel] weights. im2col + GEMM
-// would spend more on moving 27-float patches than on the arithmetic.
-template <class Arch, int V>
+// direct convolution, a group of output pixels' channels held in registers, each
+// input value broadcast against a row of the packed [k·k·c, panel] weights. im2col +
+// GEMM would spend more on moving 27-float patches than on the arithmetic. K and C
+// are the kernel size and input channels when known at compile time (0: read from
+// f and d), so the stem's 27 taps unroll completely.
+template <class Arch, int V, int K, int C>
 void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t p_begin,
                       std::size_t p_end) {
   using B = xsimd::batch<float, Arch>;
   constexpr int kLanes = static_cast<int>(B::size);
-  const int k = f.k, stride = f.stride, pad = conv_pad(k, stride), c = d.c, n_out = f.out_c;
+  // Pixels per group: G·V accumulators, at most 16 of the registers.
+  constexpr int G = V <= 2 ? 8 : 4;
+  const int k = K != 0 ? K : f.k, c = C != 0 ? C : d.c;
+  const int stride = f.stride, pad = conv_pad(k, stride), n_out = f.out_c;
   const int oh = conv_out(d.h, k, stride), ow = conv_out(d.w, k, stride);
   const std::size_t per_image = static_cast<std::size_t>(oh) * ow, co = static_cast<std::size_t>(n_out);
   const float* w = f.weights.data();  // one panel: row t holds V·kLanes weights
@@ -80,13 +85,17 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, 
   // Output columns whose taps all fall inside the image: [ox_lo, ox_hi).
   const int ox_lo = std::min(ow, (pad + stride - 1) / stride);
   const int ox_hi = std::max(ox_lo, std::min(ow, (d.w - k + pad) / stride + 1));
+  const Act act = f.act;
+  // The activation on the registers (a predictable branch per pixel): the output
+  // is written once, never re-read by a separate pass.
   const auto store = [&](const std::array<B, V>& acc, std::size_t p) {
     if (n_out == V * kLanes) {
-      for (int v = 0; v < V; ++v) acc[v].store_unaligned(out + p * co + static_cast<std::size_t>(v) * kLanes);
+      for (int v = 0; v < V; ++v)
+        activate<Arch>(acc[v], act).store_unaligned(out + p * co + static_cast<std::size_t>(v) * kLanes);
       return;
     }
     alignas(64) float tmp[V * kLanes];
-    for (int v = 0; v < V; ++v) acc[v].store_aligned(tmp + v * kLanes);
+    for (int v = 0; v < V; ++v) activate<Arch>(acc[v], act).store_aligned(tmp + v * kLanes);
     std::copy_n(tmp, n_out, out + p * co);
   };
   std::size_t n = p_begin / per_image;
@@ -96,24 +105,24 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, 
     const int iy0 = oy * stride - pad, ix0 = ox * stride - pad;
     const int ky0 = std::max(0, -iy0), ky1 = std::min(k, d.h - iy0);
     int step = 1;
-    if (ox >= ox_lo && ox + 4 <= ox_hi && p + 4 <= p_end) {
-      // Four pixels of one row: 4·V independent accumulators keep both FMA pipes busy.
-      step = 4;
-      std::array<std::array<B, V>, 4> acc{bias, bias, bias, bias};
-      for (int ky = ky0; ky < ky1; ++ky)
-        for (int kx = 0; kx < k; ++kx) {
-          const float* x = src + (static_cast<std::size_t>(iy0 + ky) * d.w + ix0 + kx) * c;
-          const float* wt = w + static_cast<std::size_t>((ky * k + kx) * c) * V * kLanes;
-          for (int ci = 0; ci < c; ++ci) {
-            std::array<B, V> wv;
-            for (int v = 0; v < V; ++v) wv[v] = B::load_aligned(wt + static_cast<std::size_t>(ci * V + v) * kLanes);
-            for (int i = 0; i < 4; ++i) {
-              const B xb(x[static_cast<std::size_t>(i * stride * c + ci)]);
-              for (int v = 0; v < V; ++v) acc[i][v] = xsimd::fma(xb, wv[v], acc[i][v]);
-            }
+    if (ox >= ox_lo && ox + G <= ox_hi && p + G <= p_end) {
+      // G pixels of one row: G·V independent accumulators keep both FMA pipes busy.
+      step = G;
+      std::array<std::array<B, V>, G> acc;
+      acc.fill(bias);
+      for (int ky = ky0; ky < ky1; ++ky) {
+        const float* x_row = src + (static_cast<std::size_t>(iy0 + ky) * d.w + ix0) * c;
+        const float* w_row = w + static_cast<std::size_t>(ky * k * c) * V * kLanes;
+        for (int t = 0; t < k * c; ++t) {  // (kx, ci) pairs: contiguous in NHWC and in the weights
+          std::array<B, V> wv;
+          for (int v = 0; v < V; ++v) wv[v] = B::load_aligned(w_row + static_cast<std::size_t>(t * V + v) * kLanes);
+          for (int i = 0; i < G; ++i) {
+            const B xb(x_row[static_cast<std::size_t>(i * stride * c + t)]);
+            for (int v = 0; v < V; ++v) acc[i][v] = xsimd::fma(xb, wv[v], acc[i][v]);
           }
         }
-      for (int i = 0; i < 4; ++i) store(acc[i], p + i);
+      }
+      for (int i = 0; i < G; ++i) store(acc[i], p + static_cast<std::size_t>(i));
     } else {
       const int kx0 = std::max(0, -ix0), kx1 = std::min(k, d.w - ix0);
       std::array<B, V> acc = bias;
@@ -139,7 +148,15 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, 
       }
     }
   }
-  bias_act_residual<Arch>(out + p_begin * co, p_end - p_begin, n_out, co, nullptr, f.act, nullptr, 0);
+}
+
+template <class Arch, int V>
+void direct_conv_rows_any(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t p_begin,
+                          std::size_t p_end) {
+  if (f.k == 3 && d.c == 3)  // every MobileNetV4 stem
+    direct_conv_rows<Arch, V, 3, 3>(in, d, f, out, p_begin, p_end);
+  else
+    direct_conv_rows<Arch, V, 0, 0>(in, d, f, out, p_begin, p_end);
 }
 }  // namespace detail
 
@@ -175,7 +192,7 @@ void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_s
     constexpr int kLanes = GemmTiling<Arch>::kLanes;
     const int vectors = (f.out_c + kLanes - 1) / kLanes;  // the width of the one weight panel
     [&]<int... V>(std::integer_sequence<int, V...>) {
-      ((vectors == V + 1 ? detail::direct_conv_rows<Arch, V + 1>(in, d, f, out, p_begin, p_end) : void()), ...);
+      ((vectors == V + 1 ? detail::direct_conv_rows_any<Arch, V + 1>(in, d, f, out, p_begin, p_end) : void()), ...);
     }(std::make_integer_sequence<int, GemmTiling<Arch>::kPanelVectors>{});
     if (residual != nullptr)
       bias_act_residual<Arch>(out + p_begin * f.out_c, p_end - p_begin, f.out_c, static_cast<std::size_t>(f.out_c),

@@ -111,6 +111,8 @@ struct GemmBlocking {
 template <class Arch>
 GemmBlocking gemm_blocking(const GemmArgs& g) {
   using T = GemmTiling<Arch>;
+  // One row tile: no panel slice is re-read, so stream each panel whole, in order.
+  if (g.m <= static_cast<std::size_t>(T::kRows)) return {g.k, T::kRows};
   const int slices = (g.k + T::kDepth - 1) / T::kDepth;  // equal slices: no thin last one
   const int kc = (g.k + std::max(slices, 1) - 1) / std::max(slices, 1);
   const std::size_t rows = T::kBlockBytes / (static_cast<std::size_t>(std::max(kc, 1)) * sizeof(float));
