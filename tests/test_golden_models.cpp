@@ -44,6 +44,19 @@ void check_model(const std::string& folder) {
   // The logits-only path gives the same numbers as the features path.
   const Tensor logits = model.run(input);
   EXPECT_TRUE(std::equal(logits.values().begin(), logits.values().end(), f.logits.values().begin()));
+
+  // Two intra-op threads split rows, column panels and attention rows, but every
+  // output element is summed in the same order: the same bits as one thread.
+  model.set_threads(2);
+  const Features f2 = model.features(input);
+  EXPECT_TRUE(matches_golden(f2.logits, golden_logits, kModelTolerance, tag + "logits (2 threads)"));
+  for (int s = 0; s < 5; ++s) {
+    const auto& one = f.stages[static_cast<std::size_t>(s)].values();
+    EXPECT_TRUE(std::equal(one.begin(), one.end(), f2.stages[static_cast<std::size_t>(s)].values().begin()))
+        << "features." << s << " differ between 1 and 2 threads";
+  }
+  EXPECT_TRUE(std::equal(f.logits.values().begin(), f.logits.values().end(), f2.logits.values().begin()))
+      << "logits differ between 1 and 2 threads";
 }
 
 template <class B>

@@ -160,6 +160,37 @@ ISA_TEST(KernelGemm, BiasActivationResidualMatchReference) {
           }
 }
 
+ISA_TEST(KernelGemm, RowBlocksAndDepthSlicesCompose) {
+  MNV4_REQUIRE_ISA();
+  // Deep and tall enough for several row blocks and depth slices, and any panel
+  // range: the same result as a plain dot product, and column ranges compose.
+  const std::size_t m = 700;
+  const int k = 600, n = 3 * kernels::cpu::GemmTiling<Arch>::kPanel + kLanes + 1;
+  const auto a = randoms(m * static_cast<std::size_t>(k), 11);
+  const auto b = randoms(static_cast<std::size_t>(k) * n, 12);
+  const auto residual = randoms(m * static_cast<std::size_t>(n), 13);
+  AlignedBuffer packed;
+  kernels::cpu::pack_panels<Arch>(b.data(), k, n, packed);
+  const auto co = static_cast<std::size_t>(n);
+  kernels::cpu::GemmArgs g{.m = m, .k = k, .n = n, .a = a.data(), .lda = static_cast<std::size_t>(k),
+                           .b = packed.data(), .act = Act::kRelu, .residual = residual.data(), .ldr = co};
+  Tensor whole({static_cast<std::int64_t>(m), n}), parts(whole.shape()), expected(whole.shape());
+  g.c = whole.data();
+  g.ldc = co;
+  kernels::cpu::gemm_bias_act<Arch>(g);
+  g.c = parts.data();
+  const int panels = kernels::cpu::gemm_panels<Arch>(n);
+  for (int p = 0; p < panels; ++p) kernels::cpu::gemm_bias_act_panels<Arch>(g, p, p + 1);
+  for (std::size_t i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double acc = 0.0;
+      for (int p = 0; p < k; ++p) acc += static_cast<double>(a[i * k + p]) * b[static_cast<std::size_t>(p) * n + j];
+      expected.data()[i * co + j] = static_cast<float>(std::max(acc, 0.0) + residual[i * co + j]);
+    }
+  EXPECT_LE(relative_error(whole, expected), 2e-6);
+  EXPECT_EQ(relative_error(parts, whole), 0.0);
+}
+
 ISA_TEST(KernelAttention, MatchesReference) {
   MNV4_REQUIRE_ISA();
   for (int heads : {1, 4})
