@@ -122,7 +122,8 @@ GemmBlocking gemm_blocking(const GemmArgs& g) {
 
 // C[row .. row+R, col .. col+cols) += A[rows, p0 .. p0+kc) · B panel slice.
 // The first slice starts from zero, later ones from C; after the last slice the
-// epilogue (bias, activation, residual) runs over the tile while it is in L1.
+// epilogue (bias, activation, residual) runs on the registers, or for GELU (whose
+// erf needs registers of its own) and ragged tiles, over the tile while it is in L1.
 template <class Arch, int R, int V>
 void gemm_tile(const GemmArgs& g, std::size_t row, int col, int cols, const float* panel, int p0, int kc,
                bool first, bool last) {
@@ -157,6 +158,21 @@ void gemm_tile(const GemmArgs& g, std::size_t row, int col, int cols, const floa
 #pragma GCC unroll 4
       for (int v = 0; v < V; ++v) acc[r][v] = xsimd::fma(x, b[v], acc[r][v]);
     }
+  }
+  if (full && last && g.act != Act::kGelu) {
+    // Bias, ReLU and residual on the registers: C is written once.
+    const float* res = g.residual != nullptr ? g.residual + row * g.ldr + col : nullptr;
+    std::array<B, V> bias;
+    for (int v = 0; v < V; ++v) bias[v] = g.bias != nullptr ? B::load_unaligned(g.bias + col + v * kLanes) : B(0.0f);
+    const bool relu = g.act == Act::kRelu;
+    for (int r = 0; r < R; ++r)
+      for (int v = 0; v < V; ++v) {
+        B x = acc[r][v] + bias[v];
+        if (relu) x = xsimd::max(x, B(0.0f));
+        if (res != nullptr) x += B::load_unaligned(res + r * g.ldr + v * kLanes);
+        x.store_unaligned(c + r * g.ldc + v * kLanes);
+      }
+    return;
   }
   if (full) {
     for (int r = 0; r < R; ++r)
