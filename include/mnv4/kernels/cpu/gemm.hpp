@@ -31,10 +31,14 @@ struct GemmTiling {
   using B = xsimd::batch<float, Arch>;
   static constexpr int kLanes = static_cast<int>(B::size);
   // The register tile is kRows × kPanelVectors accumulators, plus the panel's
-  // vectors and one broadcast: 6 × 4 (+ 5) of the 32 registers on AVX-512, 6 × 2
-  // (+ 3) of 16 on AVX2/SSE. Four vectors per row keep the loop at 10 loads and
-  // 24 FMAs per step, inside the 4-wide front end where 12 × 2 would not be.
+  // vectors and one broadcast: 6 × 4 (+ 5) of the 32 registers on AVX-512 and
+  // AArch64, 6 × 2 (+ 3) of 16 on AVX2/SSE. Four vectors per row keep the loop at
+  // 10 loads and 24 FMAs per step, inside a 4-wide front end where 12 × 2 is not.
+#if defined(__aarch64__)
+  static constexpr int kPanelVectors = 4;
+#else
   static constexpr int kPanelVectors = kLanes >= 16 ? 4 : 2;
+#endif
   static constexpr int kPanel = kPanelVectors * kLanes;
   static constexpr int kRows = 6;
   // Depth of one pass over a panel: a 256-deep slice of it (64 KiB on AVX-512) is
