@@ -105,7 +105,7 @@ struct GemmArgs {
 namespace detail {
 
 // Rows of A and depth of B that one pass of the micro-kernel covers: a kc-deep
-// slice of a B panel (kc × kPanel floats) stays in L1 while every row tile of
+// slice of a B panel (kc × kPanel floats) stays in L1/L2 while every row tile of
 // the block passes over it, and the block's mc × kc slice of A stays in L2.
 struct GemmBlocking {
   int kc = 0;
@@ -117,8 +117,8 @@ GemmBlocking gemm_blocking(const GemmArgs& g) {
   using T = GemmTiling<Arch>;
   // One row tile: no panel slice is re-read, so stream each panel whole, in order.
   if (g.m <= static_cast<std::size_t>(T::kRows)) return {g.k, T::kRows};
-  const int slices = (g.k + T::kDepth - 1) / T::kDepth;  // equal slices: no thin last one
-  const int kc = (g.k + std::max(slices, 1) - 1) / std::max(slices, 1);
+  const int slices = std::max(1, (g.k + T::kDepth - 1) / T::kDepth);  // equal slices: no thin last one
+  const int kc = (g.k + slices - 1) / slices;
   const std::size_t rows = T::kBlockBytes / (static_cast<std::size_t>(std::max(kc, 1)) * sizeof(float));
   constexpr std::size_t kRows = T::kRows;
   return {kc, std::max(kRows, rows / kRows * kRows)};
@@ -241,7 +241,7 @@ void gemm_bias_act_panels(const GemmArgs& g, int panel_begin, int panel_end) {
   const int col_end = std::min(g.n, panel_end * T::kPanel);
   for (std::size_t r0 = 0; r0 < g.m; r0 += blk.mc) {
     const std::size_t r1 = std::min(g.m, r0 + blk.mc);
-    for (int p0 = 0; p0 < g.k || p0 == 0; p0 += blk.kc) {
+    for (int p0 = 0; p0 == 0 || p0 < g.k; p0 += blk.kc) {  // once even when k == 0: bias and activation
       const int kc = std::min(blk.kc, g.k - p0);
       // Every panel before the last is kPanel wide.
       const float* panel = g.b + static_cast<std::size_t>(g.k) * T::kPanel * panel_begin;
@@ -250,7 +250,7 @@ void gemm_bias_act_panels(const GemmArgs& g, int panel_begin, int panel_end) {
         detail::gemm_panel_any<Arch>(vectors, g, r0, r1, col, panel, p0, kc);
         panel += static_cast<std::size_t>(g.k) * vectors * T::kLanes;
       }
-      if (g.k == 0) break;
+      if (blk.kc == 0) break;
     }
   }
 }
