@@ -159,5 +159,25 @@ TEST(ModelDescription, NativeResolutionFacts) {
   EXPECT_STREQ(rows[5].kind, "uib_extra_dw");
 }
 
+// The conversions against the index formula itself (the model tests above use
+// them on both sides): the RGB fast path and the generic one, and the round trip.
+TEST(LayoutConvert, MatchesIndexFormulaAndRoundTrips) {
+  for (int c : {1, 3, 5}) {
+    const Dims d{2, c, 7, 9};
+    const Tensor nchw = random_input({d.n, d.c, d.h, d.w}, static_cast<uint32_t>(c));
+    Tensor nhwc({d.n, d.h, d.w, d.c}), back({d.n, d.c, d.h, d.w});
+    nchw_to_nhwc(nchw.data(), d, nhwc.data());
+    for (int n = 0; n < d.n; ++n)
+      for (int ch = 0; ch < d.c; ++ch)
+        for (int y = 0; y < d.h; ++y)
+          for (int x = 0; x < d.w; ++x)
+            ASSERT_EQ(nhwc.data()[((static_cast<std::size_t>(n) * d.h + y) * d.w + x) * d.c + ch],
+                      nchw.data()[((static_cast<std::size_t>(n) * d.c + ch) * d.h + y) * d.w + x])
+                << "c=" << c << " n=" << n << " ch=" << ch << " y=" << y << " x=" << x;
+    nhwc_to_nchw(nhwc.data(), d, back.data());
+    EXPECT_EQ(relative_error(back, nchw), 0.0) << "c=" << c;
+  }
+}
+
 }  // namespace
 }  // namespace mnv4::test
