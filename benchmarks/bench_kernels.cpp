@@ -58,7 +58,8 @@ struct Case {
   std::string kind;  // stem, dense, pointwise, depthwise, attention
   int h = 0, w = 0, in_c = 0, out_c = 0, k = 1, stride = 1;
   int heads = 0, key_dim = 0, kv_h = 0, kv_w = 0;  // attention only
-  auto key() const { return std::tie(kind, h, w, in_c, out_c, k, stride, heads, key_dim, kv_h, kv_w); }
+  int band = 0;  // uib only: output rows per band (0: each op over the whole image)
+  auto key() const { return std::tie(kind, h, w, in_c, out_c, k, stride, heads, key_dim, kv_h, kv_w, band); }
   bool operator<(const Case& o) const { return key() < o.key(); }
 };
 
@@ -77,6 +78,10 @@ void add_block(std::vector<Case>& out, const Uib& s, int h, int w) {
     w = conv_out(w, s.start_k, s.start_stride());
   }
   out.push_back({"pointwise", h, w, s.in, s.mid});
+  if (s.mid_k && s.stride == 1 && s.in == s.out) {
+    // The block's expand -> depthwise -> project chain, whole and in bands of rows.
+    for (int band : {0, 4, 8}) out.push_back({.kind = "uib", .h = h, .w = w, .in_c = s.in, .out_c = s.mid, .k = s.mid_k, .band = band});
+  }
   if (s.mid_k) {
     out.push_back({"depthwise", h, w, s.mid, s.mid, s.mid_k, s.stride});
     h = conv_out(h, s.mid_k, s.stride);
@@ -153,6 +158,47 @@ double timed_loop(benchmark::State& state, F&& call) {
   return seconds;
 }
 
+// Row-band fusion, measured: a UIB's expand (1x1, ReLU) -> depthwise k x k ->
+// project (1x1, + residual), either op by op over the whole image (band 0, what
+// the models run) or in bands of `band` output rows, each band expanding the
+// input rows its depthwise needs (the halo rows are expanded twice) into a
+// buffer that stays in L2. Both give the same bits.
+void run_uib(benchmark::State& state, const Case& c) {
+  namespace cpu = kernels::cpu;
+  const int h = c.h, w = c.w, in_c = c.in_c, mid = c.out_c, k = c.k, pad = k / 2;
+  const std::size_t px = static_cast<std::size_t>(h) * w, ci = static_cast<std::size_t>(in_c), cm = static_cast<std::size_t>(mid);
+  const FoldedConv expand = cpu::pack_for_gemm<Arch>(fold_dense(conv_bn(mid, in_c, 1), 1, Act::kRelu));
+  const FoldedConv depth = fold_depthwise(conv_bn(mid, 1, k), 1, Act::kRelu);
+  const FoldedConv project = cpu::pack_for_gemm<Arch>(fold_dense(conv_bn(in_c, mid, 1), 1, Act::kNone));
+  const auto x = randoms(px * ci, -1, 1);
+  std::vector<float> y(px * ci);
+  const int band_rows = c.band == 0 ? h : c.band;
+  const std::size_t halo_rows = static_cast<std::size_t>(std::min(h, band_rows + k - 1));
+  std::vector<float> expanded(halo_rows * w * cm), filtered(halo_rows * w * cm);
+  const auto gemm = [&](const FoldedConv& f, const float* a, std::size_t rows, float* out, const float* residual) {
+    cpu::gemm_bias_act<Arch>({.m = rows, .k = f.in_c, .n = f.out_c, .a = a, .lda = static_cast<std::size_t>(f.in_c),
+                              .b = f.weights.data(), .bias = f.bias.data(), .act = f.act, .residual = residual,
+                              .ldr = static_cast<std::size_t>(f.out_c), .c = out, .ldc = static_cast<std::size_t>(f.out_c)});
+  };
+  const double seconds = timed_loop(state, [&] {
+    for (int y0 = 0; y0 < h; y0 += band_rows) {
+      const int y1 = std::min(h, y0 + band_rows);
+      const int lo = std::max(0, y0 - pad), hi = std::min(h, y1 - 1 + k - pad);  // input rows the band reads
+      gemm(expand, x.data() + static_cast<std::size_t>(lo) * w * ci, static_cast<std::size_t>(hi - lo) * w, expanded.data(), nullptr);
+      // Rows [lo, hi) as an image of their own: its rows y0 - lo .. y1 - lo are the band's.
+      const std::size_t skip = static_cast<std::size_t>(y0 - lo);
+      cpu::depthwise_conv_rows<Arch>(expanded.data(), Dims{1, mid, hi - lo, w}, depth, filtered.data(), skip,
+                                     static_cast<std::size_t>(y1 - lo));
+      const std::size_t first = static_cast<std::size_t>(y0) * w * ci;
+      gemm(project, filtered.data() + skip * w * cm, static_cast<std::size_t>(y1 - y0) * w, y.data() + first,
+           x.data() + first);
+    }
+    benchmark::DoNotOptimize(y.data());
+  });
+  const double macs = static_cast<double>(px) * (2.0 * in_c * mid + k * k * mid);
+  set_counters(state, macs, 4.0 * (2.0 * static_cast<double>(px) * (ci + 2 * cm)), seconds);
+}
+
 void run_case(benchmark::State& state, const Case& c) {
   const RunContext ctx{};
   const Dims in{1, c.in_c, c.h, c.w};
@@ -189,6 +235,10 @@ void run_case(benchmark::State& state, const Case& c) {
                  4.0 * static_cast<double>(a.size() + b.size() + y.size() + c.out_c), seconds);
     return;
   }
+  if (c.kind == "uib") {
+    run_uib(state, c);
+    return;
+  }
   const bool dw = c.kind == "depthwise";
   const FoldedConv f = dw ? fold_depthwise(conv_bn(c.in_c, 1, c.k), c.stride, Act::kRelu)
                           : kernels::cpu::pack_for_gemm<Arch>(fold_dense(conv_bn(c.out_c, c.in_c, c.k), c.stride, Act::kRelu));
@@ -216,6 +266,7 @@ std::string name_of(const Case& c) {
            std::to_string(c.kv_h) + "x" + std::to_string(c.kv_w);
   n += "/" + std::to_string(c.in_c) + "to" + std::to_string(c.out_c);
   if (c.kind.rfind("pointwise", 0) != 0) n += "_k" + std::to_string(c.k) + "s" + std::to_string(c.stride);
+  if (c.kind == "uib") n += c.band == 0 ? "_whole" : "_band" + std::to_string(c.band);
   return n;
 }
 
