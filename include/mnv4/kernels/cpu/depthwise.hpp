@@ -3,8 +3,9 @@
 //
 // Channels are the SIMD dimension (NHWC keeps them contiguous). Along one output
 // row the kernel takes four output pixels at a time in the interior (no bounds
-// checks), one at a time at the edges, and for each sweeps all channel vectors;
-// bias and the activation (a template parameter) are applied before the store.
+// checks), one at a time at the edges (four channel vectors at a time), and for
+// each sweeps all channel vectors; bias and the activation (a template
+// parameter) are applied before the store.
 #include <algorithm>
 #include <array>
 #include <cstddef>
