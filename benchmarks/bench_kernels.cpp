@@ -55,7 +55,7 @@ double env_or(const char* name, double fallback) {
 
 // One kernel call: what runs, on which extent.
 struct Case {
-  std::string kind;  // stem, dense, pointwise, depthwise, attention
+  std::string kind;  // stem, dense, pointwise, pointwise_eigen, depthwise, attention, uib
   int h = 0, w = 0, in_c = 0, out_c = 0, k = 1, stride = 1;
   int heads = 0, key_dim = 0, kv_h = 0, kv_w = 0;  // attention only
   int band = 0;  // uib only: output rows per band (0: each op over the whole image)
