@@ -81,6 +81,7 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, 
   std::array<B, V> bias;
   alignas(64) float bias_padded[V * kLanes] = {};
   std::copy_n(f.bias.data(), n_out, bias_padded);
+#pragma GCC unroll 16
   for (int v = 0; v < V; ++v) bias[v] = B::load_aligned(bias_padded + v * kLanes);
   // Output columns whose taps all fall inside the image: [ox_lo, ox_hi).
   const int ox_lo = std::min(ow, (pad + stride - 1) / stride);
@@ -88,15 +89,20 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, 
   const Act act = f.act;
   // The activation on the registers (a predictable branch per pixel): the output
   // is written once, never re-read by a separate pass.
-  const auto store = [&](const std::array<B, V>& acc, std::size_t p) {
-    if (n_out == V * kLanes) {
-      for (int v = 0; v < V; ++v)
-        activate<Arch>(acc[v], act).store_unaligned(out + p * co + static_cast<std::size_t>(v) * kLanes);
-      return;
+  const int whole = n_out / kLanes;  // vectors stored as they are; a last partial one goes through tmp
+  const auto store = [&](std::array<B, V> acc, std::size_t p) {
+    float* o = out + p * co;
+#pragma GCC unroll 16
+    for (int v = 0; v < V; ++v) {
+      const B y = activate<Arch>(acc[v], act);
+      if (v < whole) {
+        y.store_unaligned(o + v * kLanes);
+      } else {
+        alignas(64) float tmp[kLanes];
+        y.store_aligned(tmp);
+        std::copy_n(tmp, n_out - v * kLanes, o + v * kLanes);
+      }
     }
-    alignas(64) float tmp[V * kLanes];
-    for (int v = 0; v < V; ++v) activate<Arch>(acc[v], act).store_aligned(tmp + v * kLanes);
-    std::copy_n(tmp, n_out, out + p * co);
   };
   std::size_t n = p_begin / per_image;
   int oy = static_cast<int>(p_begin % per_image) / ow, ox = static_cast<int>(p_begin % per_image) % ow;
@@ -108,20 +114,26 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, 
     if (ox >= ox_lo && ox + G <= ox_hi && p + G <= p_end) {
       // G pixels of one row: G·V independent accumulators keep both FMA pipes busy.
       step = G;
+      // Every loop over acc is unrolled whole, or GCC keeps it in memory (see gemm_tile).
       std::array<std::array<B, V>, G> acc;
-      acc.fill(bias);
+#pragma GCC unroll 16
+      for (int i = 0; i < G; ++i) acc[i] = bias;
       for (int ky = ky0; ky < ky1; ++ky) {
         const float* x_row = src + (static_cast<std::size_t>(iy0 + ky) * d.w + ix0) * c;
         const float* w_row = w + static_cast<std::size_t>(ky * k * c) * V * kLanes;
         for (int t = 0; t < k * c; ++t) {  // (kx, ci) pairs: contiguous in NHWC and in the weights
           std::array<B, V> wv;
+#pragma GCC unroll 16
           for (int v = 0; v < V; ++v) wv[v] = B::load_aligned(w_row + static_cast<std::size_t>(t * V + v) * kLanes);
+#pragma GCC unroll 16
           for (int i = 0; i < G; ++i) {
             const B xb(x_row[static_cast<std::size_t>(i * stride * c + t)]);
+#pragma GCC unroll 16
             for (int v = 0; v < V; ++v) acc[i][v] = xsimd::fma(xb, wv[v], acc[i][v]);
           }
         }
       }
+#pragma GCC unroll 16
       for (int i = 0; i < G; ++i) store(acc[i], p + static_cast<std::size_t>(i));
     } else {
       const int kx0 = std::max(0, -ix0), kx1 = std::min(k, d.w - ix0);
@@ -132,6 +144,7 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, 
           const float* wt = w + static_cast<std::size_t>((ky * k + kx) * c) * V * kLanes;
           for (int ci = 0; ci < c; ++ci) {
             const B xb(x[ci]);
+#pragma GCC unroll 16
             for (int v = 0; v < V; ++v)
               acc[v] = xsimd::fma(xb, B::load_aligned(wt + static_cast<std::size_t>(ci * V + v) * kLanes), acc[v]);
           }
