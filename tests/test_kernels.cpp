@@ -223,7 +223,10 @@ ISA_TEST(KernelAttention, MatchesReference) {
         }
 }
 
-// Exact GELU: the vector version against 0.5·x·(1 + erf(x/√2)) in double.
+// GELU against timm's formula 0.5·x·(1 + erf(x/√2)) in double. The bound is what that
+// formula itself loses when evaluated in fp32, as PyTorch does, with an erf good to 2 ULP:
+// 0.5·|x| times the error of 1 + erf (≤ 3e-7) plus the last rounding, 1.5e-7·|x| +
+// 1.2e-7·|gelu(x)|. Near x = -3.4, where 1 + erf cancels, that is ~1e-4 of |gelu(x)|.
 ISA_TEST(KernelActivation, GeluIsTheErfForm) {
   MNV4_REQUIRE_ISA();
   std::vector<float> x;
@@ -231,19 +234,22 @@ ISA_TEST(KernelActivation, GeluIsTheErfForm) {
   x.insert(x.end(), {-30.0f, 30.0f, 1e-30f, -1e-30f, 0.0f});
   std::vector<float> y = x;
   kernels::cpu::bias_act_residual<Arch>(y.data(), 1, static_cast<int>(y.size()), y.size(), nullptr, Act::kGelu, nullptr, 0);
-  double worst_abs = 0.0, worst_rel = 0.0;
+  double worst_abs = 0.0, worst_rel = 0.0, worst_of_bound = 0.0;
   for (std::size_t i = 0; i < x.size(); ++i) {
     const double e = 0.5 * x[i] * (1.0 + std::erf(static_cast<double>(x[i]) / std::sqrt(2.0)));
     const double err = std::abs(y[i] - e);
     worst_abs = std::max(worst_abs, err);
     if (std::abs(e) > 1e-3) worst_rel = std::max(worst_rel, err / std::abs(e));
+    const double bound = 1.5e-7 * std::abs(x[i]) + 1.2e-7 * std::abs(e);
+    if (err > 0.0) worst_of_bound = std::max(worst_of_bound, err / bound);
   }
   RecordProperty("max_abs_err", std::to_string(worst_abs));
   RecordProperty("max_rel_err", std::to_string(worst_rel));
-  std::printf("[ gelu     ] %s: max abs error %.3g, max rel error (|gelu| > 1e-3) %.3g\n", MNV4_ISA_STR(MNV4_TEST_ISA),
-              worst_abs, worst_rel);
+  RecordProperty("max_err_over_bound", std::to_string(worst_of_bound));
+  std::printf("[ gelu     ] %s: max abs error %.3g, max rel error (|gelu| > 1e-3) %.3g, max error / fp32 bound %.3g\n",
+              MNV4_ISA_STR(MNV4_TEST_ISA), worst_abs, worst_rel, worst_of_bound);
   EXPECT_LE(worst_abs, 2e-6);
-  EXPECT_LE(worst_rel, 4e-6);
+  EXPECT_LE(worst_of_bound, 1.0);
   // The tanh approximation is ~1e-3 off near x = -2: make sure that is not what runs.
   std::vector<float> probe{-2.0f};
   kernels::cpu::bias_act_residual<Arch>(probe.data(), 1, 1, 1, nullptr, Act::kGelu, nullptr, 0);
