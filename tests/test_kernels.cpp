@@ -125,10 +125,12 @@ ISA_TEST(KernelDense, ConvolutionMatchesReference) {
 
 ISA_TEST(KernelGemm, BiasActivationResidualMatchReference) {
   MNV4_REQUIRE_ISA();
-  // m around the register tile's rows, k deep enough for several row blocks,
+  // m around the register tiles' rows (kRows, and the taller tiles of narrow
+  // panels with their leftover rows), k deep enough for several row blocks,
   // n around the panel width (one and two vectors, ragged tails).
   constexpr auto kRows = static_cast<std::size_t>(kernels::cpu::GemmTiling<Arch>::kRows);
-  for (std::size_t m : {std::size_t{1}, kRows - 1, kRows, kRows + 1, std::size_t{64}, std::size_t{197}})
+  for (std::size_t m : {std::size_t{1}, kRows - 1, kRows, kRows + 1, 2 * kRows - 1, 2 * kRows + 1, 4 * kRows - 1,
+                        std::size_t{64}, std::size_t{197}})
     for (int k : {1, 3, 27, 96, 1100})
       for (int n : {1, kLanes - 1 > 0 ? kLanes - 1 : 1, kLanes, kLanes + 3, 2 * kLanes, 2 * kLanes + 1, 96})
         for (Act act : {Act::kNone, Act::kRelu, Act::kGelu})

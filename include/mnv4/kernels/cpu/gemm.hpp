@@ -41,6 +41,13 @@ struct GemmTiling {
 #endif
   static constexpr int kPanel = kPanelVectors * kLanes;
   static constexpr int kRows = 6;
+  // Rows of a tile over a panel v vectors wide: narrower panels (a last ragged one,
+  // or all of a 16..48-column GEMM) take more rows, so the tile still has about
+  // 24 (12 on AVX2/SSE) accumulators to hide the FMA latency and fewer loads per FMA.
+  static constexpr int kAccumulators = kPanelVectors * kRows;
+  static constexpr int rows_for(int v) { return std::min(12, kAccumulators / v); }
+  // A multiple of every rows_for(v): row blocks and thread chunks end on whole tiles.
+  static constexpr int kRowUnit = 24;
   // Depth of one pass over a panel: a 256-deep slice of it (64 KiB on AVX-512) is
   // re-read from L1/L2 by every row tile; deeper, the first tiles' C round trips
   // no longer pay for themselves.
@@ -120,8 +127,8 @@ GemmBlocking gemm_blocking(const GemmArgs& g) {
   const int slices = std::max(1, (g.k + T::kDepth - 1) / T::kDepth);  // equal slices: no thin last one
   const int kc = (g.k + slices - 1) / slices;
   const std::size_t rows = T::kBlockBytes / (static_cast<std::size_t>(std::max(kc, 1)) * sizeof(float));
-  constexpr std::size_t kRows = T::kRows;
-  return {kc, std::max(kRows, rows / kRows * kRows)};
+  constexpr std::size_t kUnit = T::kRowUnit;
+  return {kc, std::max(kUnit, rows / kUnit * kUnit)};
 }
 
 // C[row .. row+R, col .. col+cols) += A[rows, p0 .. p0+kc) · B panel slice.
@@ -229,12 +236,20 @@ constexpr auto tile_table(std::index_sequence<R...>) {
 template <class Arch, int V>
 void gemm_panel(const GemmArgs& g, std::size_t row_begin, std::size_t row_end, int col, const float* panel, int p0,
                 int kc) {
-  constexpr int kRows = GemmTiling<Arch>::kRows;
-  static constexpr auto kTiles = tile_table<Arch, V>(std::make_index_sequence<kRows>{});
-  const int cols = std::min(V * GemmTiling<Arch>::kLanes, g.n - col);
+  using T = GemmTiling<Arch>;
+  constexpr int kRows = T::rows_for(V), kTail = T::kRows;
+  // Leftover rows take tiles of at most kTail rows: fewer instantiations to compile.
+  static constexpr auto kTiles = tile_table<Arch, V>(std::make_index_sequence<kTail>{});
+  const int cols = std::min(V * T::kLanes, g.n - col);
   const bool first = p0 == 0, last = p0 + kc >= g.k;
   std::size_t row = row_begin;
   for (; row + kRows <= row_end; row += kRows) gemm_tile<Arch, kRows, V>(g, row, col, cols, panel, p0, kc, first, last);
+  if constexpr (kRows > kTail) {
+    if (row + kTail <= row_end) {
+      gemm_tile<Arch, kTail, V>(g, row, col, cols, panel, p0, kc, first, last);
+      row += kTail;
+    }
+  }
   if (row < row_end) kTiles[row_end - row - 1](g, row, col, cols, panel, p0, kc, first, last);
 }
 
