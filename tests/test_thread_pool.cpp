@@ -1,11 +1,13 @@
-// The intra-op pool: every index exactly once, any n, repeated use, and models
+// The intra-op pool: every index exactly once, any n, repeated use, GEMM splits and models
 // giving the same answer with 1 and 2 threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <vector>
 
 #include "compare.hpp"
+#include "mnv4/backend/cpu.hpp"
 #include "mnv4/mnv4.hpp"
 
 namespace mnv4::test {
@@ -26,6 +28,40 @@ TEST(ThreadPool, CoversEveryIndexOnce) {
 }
 
 TEST(ThreadPool, RejectsZeroThreads) { EXPECT_THROW(ThreadPool(0), Error); }
+
+// Each way parallel_gemm splits a GEMM (by rows; by column panels when there are
+// few rows; by panels when B is wide and too big to be read by every thread)
+// gives the bits of one thread, and those are a GEMM.
+TEST(ThreadPool, GemmSplitsAgreeWithOneThread) {
+  using Arch = xsimd::default_arch;
+  struct Shape {
+    std::size_t m;
+    int k, n;
+  };
+  for (const Shape s : {Shape{500, 96, 160}, Shape{100, 64, 256}, Shape{144, 512, 2048}}) {
+    std::vector<float> a(s.m * static_cast<std::size_t>(s.k)), b(static_cast<std::size_t>(s.k) * s.n);
+    for (std::size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>((i * 29) % 97) / 48.0f - 1.0f;
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>((i * 13) % 89) / 44.0f - 1.0f;
+    AlignedBuffer packed;
+    kernels::cpu::pack_panels<Arch>(b.data(), s.k, s.n, packed);
+    Tensor one({static_cast<int64_t>(s.m), s.n}), two(one.shape()), expected(one.shape());
+    const auto co = static_cast<std::size_t>(s.n);
+    kernels::cpu::GemmArgs g{.m = s.m, .k = s.k, .n = s.n, .a = a.data(), .lda = static_cast<std::size_t>(s.k),
+                             .b = packed.data(), .act = Act::kRelu, .c = one.data(), .ldc = co};
+    parallel_gemm<Arch>(RunContext{}, g);
+    ThreadPool pool(2);
+    g.c = two.data();
+    parallel_gemm<Arch>(RunContext{.pool = &pool}, g);
+    for (std::size_t i = 0; i < s.m; ++i)
+      for (std::size_t j = 0; j < co; ++j) {
+        double acc = 0.0;
+        for (std::size_t p = 0; p < static_cast<std::size_t>(s.k); ++p) acc += double{a[i * s.k + p]} * b[p * co + j];
+        expected.data()[i * co + j] = static_cast<float>(std::max(acc, 0.0));
+      }
+    EXPECT_LE(relative_error(one, expected), 2e-6) << "m " << s.m << " k " << s.k << " n " << s.n;
+    EXPECT_EQ(relative_error(two, one), 0.0) << "m " << s.m << " k " << s.k << " n " << s.n;
+  }
+}
 
 template <class Net>
 void check_threads_agree() {
