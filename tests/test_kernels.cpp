@@ -164,10 +164,11 @@ ISA_TEST(KernelGemm, BiasActivationResidualMatchReference) {
 
 ISA_TEST(KernelGemm, RowBlocksAndDepthSlicesCompose) {
   MNV4_REQUIRE_ISA();
-  // Deep and tall enough for several row blocks and depth slices, and any panel
-  // range: the same result as a plain dot product, and column ranges compose.
+  // Deep and tall enough for several row blocks and depth slices, B big enough
+  // (> 512 KiB) to be prefetched slice by slice, and any panel range: the same
+  // result as a plain dot product, and column ranges compose.
   const std::size_t m = 700;
-  const int k = 600, n = 3 * kernels::cpu::GemmTiling<Arch>::kPanel + kLanes + 1;
+  const int k = 700, n = 3 * kernels::cpu::GemmTiling<Arch>::kPanel + kLanes + 1;
   const auto a = randoms(m * static_cast<std::size_t>(k), 11);
   const auto b = randoms(static_cast<std::size_t>(k) * n, 12);
   const auto residual = randoms(m * static_cast<std::size_t>(n), 13);

@@ -11,7 +11,8 @@
 // copy of A costs about what it would save). The depth is taken in slices of
 // kDepth so that the slice of a panel being used stays in cache across all row
 // tiles; the micro-kernel holds a kRows × kPanel tile of C in registers for one
-// slice and applies bias, activation and residual after the last.
+// slice and applies bias, activation and residual after the last. While one
+// panel slice is in use, the next one is prefetched into L2 (large B only).
 #include "mnv4/config.hpp"
 #include <algorithm>
 #include <array>
@@ -233,17 +234,31 @@ constexpr auto tile_table(std::index_sequence<R...>) {
   return std::array<Fn, sizeof...(R)>{&gemm_tile<Arch, static_cast<int>(R) + 1, V>...};
 }
 
+// The B slice the next gemm_panel call will stream: prefetched into L2 a share
+// per row tile while this one computes, so the first tile of the next panel does
+// not wait on memory for weights that do not stay in cache between inferences.
+struct NextSlice {
+  const char* begin = nullptr;
+  std::size_t lines = 0;  // 64-byte lines
+};
+
 template <class Arch, int V>
 void gemm_panel(const GemmArgs& g, std::size_t row_begin, std::size_t row_end, int col, const float* panel, int p0,
-                int kc) {
+                int kc, NextSlice next) {
   using T = GemmTiling<Arch>;
   constexpr int kRows = T::rows_for(V), kTail = T::kRows;
   // Leftover rows take tiles of at most kTail rows: fewer instantiations to compile.
   static constexpr auto kTiles = tile_table<Arch, V>(std::make_index_sequence<kTail>{});
   const int cols = std::min(V * T::kLanes, g.n - col);
   const bool first = p0 == 0, last = p0 + kc >= g.k;
+  const std::size_t tiles = (row_end - row_begin + kRows - 1) / kRows;
+  const std::size_t share = (next.lines + tiles - 1) / tiles;
   std::size_t row = row_begin;
-  for (; row + kRows <= row_end; row += kRows) gemm_tile<Arch, kRows, V>(g, row, col, cols, panel, p0, kc, first, last);
+  for (; row + kRows <= row_end; row += kRows) {
+    for (std::size_t i = 0; i < share && next.lines != 0; ++i, --next.lines, next.begin += 64)
+      __builtin_prefetch(next.begin, 0, 2);
+    gemm_tile<Arch, kRows, V>(g, row, col, cols, panel, p0, kc, first, last);
+  }
   if constexpr (kRows > kTail) {
     if (row + kTail <= row_end) {
       gemm_tile<Arch, kTail, V>(g, row, col, cols, panel, p0, kc, first, last);
@@ -255,16 +270,16 @@ void gemm_panel(const GemmArgs& g, std::size_t row_begin, std::size_t row_end, i
 
 template <class Arch, int... V>
 void gemm_panel_dispatch(std::integer_sequence<int, V...>, int vectors, const GemmArgs& g, std::size_t r0,
-                         std::size_t r1, int col, const float* panel, int p0, int kc) {
-  ((vectors == V + 1 ? gemm_panel<Arch, V + 1>(g, r0, r1, col, panel, p0, kc) : void()), ...);
+                         std::size_t r1, int col, const float* panel, int p0, int kc, NextSlice next) {
+  ((vectors == V + 1 ? gemm_panel<Arch, V + 1>(g, r0, r1, col, panel, p0, kc, next) : void()), ...);
 }
 
 // A panel `vectors` SIMD vectors wide (the last panel of B may be narrower).
 template <class Arch>
 void gemm_panel_any(int vectors, const GemmArgs& g, std::size_t r0, std::size_t r1, int col, const float* panel,
-                    int p0, int kc) {
+                    int p0, int kc, NextSlice next) {
   gemm_panel_dispatch<Arch>(std::make_integer_sequence<int, GemmTiling<Arch>::kPanelVectors>{}, vectors, g, r0, r1,
-                            col, panel, p0, kc);
+                            col, panel, p0, kc, next);
 }
 
 }  // namespace detail
@@ -275,22 +290,48 @@ constexpr int gemm_panels(int n) {
   return (n + GemmTiling<Arch>::kPanel - 1) / GemmTiling<Arch>::kPanel;
 }
 
+namespace detail {
+// Width in floats of the panel that starts at column `col` (the last may be narrower).
+template <class Arch>
+constexpr int panel_width(int n, int col) {
+  using T = GemmTiling<Arch>;
+  return std::min(T::kPanel, (n - col + T::kLanes - 1) / T::kLanes * T::kLanes);
+}
+}  // namespace detail
+
 // C's columns of panels [panel_begin, panel_end) (all rows).
 template <class Arch>
 void gemm_bias_act_panels(const GemmArgs& g, int panel_begin, int panel_end) {
   using T = GemmTiling<Arch>;
   const detail::GemmBlocking blk = detail::gemm_blocking<Arch>(g);
-  const int col_end = std::min(g.n, panel_end * T::kPanel);
+  const int col_begin = panel_begin * T::kPanel, col_end = std::min(g.n, panel_end * T::kPanel);
+  // Software prefetch only for a B too big to stay in L2 between uses (a model's
+  // weights come from memory every inference); the hardware keeps up with smaller ones.
+  constexpr std::size_t kPrefetchBBytes = 512 * 1024;
+  const bool prefetch = static_cast<std::size_t>(g.k) * static_cast<std::size_t>(g.n) * sizeof(float) > kPrefetchBBytes;
+  // Every panel before the last is kPanel wide.
+  const float* first_panel = g.b + static_cast<std::size_t>(g.k) * T::kPanel * panel_begin;
   for (std::size_t r0 = 0; r0 < g.m; r0 += blk.mc) {
     const std::size_t r1 = std::min(g.m, r0 + blk.mc);
     for (int p0 = 0; p0 == 0 || p0 < g.k; p0 += blk.kc) {  // once even when k == 0: bias and activation
       const int kc = std::min(blk.kc, g.k - p0);
-      // Every panel before the last is kPanel wide.
-      const float* panel = g.b + static_cast<std::size_t>(g.k) * T::kPanel * panel_begin;
-      for (int col = panel_begin * T::kPanel; col < col_end; col += T::kPanel) {
-        const int vectors = std::min(T::kPanelVectors, (g.n - col + T::kLanes - 1) / T::kLanes);
-        detail::gemm_panel_any<Arch>(vectors, g, r0, r1, col, panel, p0, kc);
-        panel += static_cast<std::size_t>(g.k) * vectors * T::kLanes;
+      const float* panel = first_panel;
+      for (int col = col_begin; col < col_end; col += T::kPanel) {
+        const int width = detail::panel_width<Arch>(g.n, col);
+        const float* following = panel + static_cast<std::size_t>(g.k) * width;
+        // What runs next: this depth slice of the following panel, or the next slice of the first.
+        detail::NextSlice next;
+        if (prefetch && col + T::kPanel < col_end) {
+          const int w = detail::panel_width<Arch>(g.n, col + T::kPanel);
+          next = {reinterpret_cast<const char*>(following + static_cast<std::size_t>(p0) * w),
+                  static_cast<std::size_t>(kc) * w * sizeof(float) / 64};
+        } else if (prefetch && p0 + kc < g.k) {
+          const int w = detail::panel_width<Arch>(g.n, col_begin);
+          next = {reinterpret_cast<const char*>(first_panel + static_cast<std::size_t>(p0 + kc) * w),
+                  static_cast<std::size_t>(std::min(kc, g.k - p0 - kc)) * w * sizeof(float) / 64};
+        }
+        detail::gemm_panel_any<Arch>(width / T::kLanes, g, r0, r1, col, panel, p0, kc, next);
+        panel = following;
       }
       if (blk.kc == 0) break;
     }
