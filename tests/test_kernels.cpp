@@ -165,7 +165,7 @@ ISA_TEST(KernelGemm, BiasActivationResidualMatchReference) {
 ISA_TEST(KernelGemm, RowBlocksAndDepthSlicesCompose) {
   MNV4_REQUIRE_ISA();
   // Deep and tall enough for several row blocks and depth slices, B big enough
-  // (> 512 KiB) to be prefetched slice by slice, and any panel range: the same
+  // (> 64 KiB) to be prefetched slice by slice, and any panel range: the same
   // result as a plain dot product, and column ranges compose.
   const std::size_t m = 700;
   const int k = 700, n = 3 * kernels::cpu::GemmTiling<Arch>::kPanel + kLanes + 1;
