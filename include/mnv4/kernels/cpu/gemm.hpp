@@ -48,7 +48,7 @@ struct GemmTiling {
   static constexpr int kAccumulators = kPanelVectors * kRows;
   static constexpr int rows_for(int v) { return std::min(12, kAccumulators / v); }
   // A multiple of every rows_for(v): row blocks and thread chunks end on whole tiles.
-  static constexpr int kRowUnit = 24;
+  static constexpr int kRowUnit = 24;  // checked in gemm_blocking
   // Depth of one pass over a panel: a 256-deep slice of it (64 KiB on AVX-512) is
   // re-read from L1/L2 by every row tile; deeper, the first tiles' C round trips
   // no longer pay for themselves.
@@ -123,6 +123,13 @@ struct GemmBlocking {
 template <class Arch>
 GemmBlocking gemm_blocking(const GemmArgs& g) {
   using T = GemmTiling<Arch>;
+  static_assert(
+      [] {
+        for (int v = 1; v <= T::kPanelVectors; ++v)
+          if (T::kRowUnit % T::rows_for(v) != 0) return false;
+        return true;
+      }(),
+      "kRowUnit must be a multiple of every tile's rows");
   // One row tile: no panel slice is re-read, so stream each panel whole, in order.
   if (g.m <= static_cast<std::size_t>(T::kRows)) return {g.k, T::kRows};
   const int slices = std::max(1, (g.k + T::kDepth - 1) / T::kDepth);  // equal slices: no thin last one
