@@ -3,7 +3,9 @@
 // activation). Compiled once per instruction set (mnv4_add_isa_test).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <sstream>
 #include <string>
@@ -199,7 +201,7 @@ ISA_TEST(KernelAttention, MatchesReference) {
   for (int heads : {1, 4})
     for (int key_dim : {8, 48})
       for (std::size_t l : {std::size_t{1}, std::size_t{13}, std::size_t{64}})
-        for (std::size_t p : {std::size_t{1}, std::size_t{5}, std::size_t{16}, std::size_t{37}}) {
+        for (std::size_t p : {std::size_t{1}, std::size_t{5}, std::size_t{16}, std::size_t{37}, std::size_t{100}}) {
           const int value_dim = key_dim;
           // Token-major inputs for the kernel; channel-major copies for the reference.
           const auto q = randoms(l * heads * key_dim, 1, -2, 2), k = randoms(p * key_dim, 2, -2, 2),
@@ -224,6 +226,41 @@ ISA_TEST(KernelAttention, MatchesReference) {
                                                     scratch.data());
           ASSERT_LE(relative_error(got, expected), 2e-6) << "heads " << heads << " d " << key_dim << " l " << l << " p " << p;
         }
+}
+
+// The softmax's exponential (arguments s - max ≤ 0) against std::exp in double:
+// within 2 ULP down to -87, 0 below (where e^x < 1.7e-38), NaN kept.
+ISA_TEST(KernelAttention, SoftmaxExpIsWithinTwoUlp) {
+  MNV4_REQUIRE_ISA();
+  using B = xsimd::batch<float, Arch>;
+  std::vector<float> x;
+  for (int i = 0; i <= 1000000; ++i) x.push_back(static_cast<float>(i) * -1e-4f);  // [-100, 0]
+  x.insert(x.end(), {-0.0f, -1e-30f, -86.99f, -87.0f, -87.01f, -1e30f, -std::numeric_limits<float>::infinity(),
+                     std::numeric_limits<float>::quiet_NaN()});
+  while (x.size() % B::size != 0) x.push_back(-1.0f);
+  double worst_ulp = 0.0;
+  for (std::size_t i = 0; i < x.size(); i += B::size) {
+    std::array<B, 1> v{B::load_unaligned(&x[i])};
+    kernels::cpu::detail::exp_nonpositive<Arch>(v);
+    alignas(64) float got[B::size];
+    v[0].store_aligned(got);
+    for (std::size_t j = 0; j < B::size; ++j) {
+      const float xi = x[i + j];
+      if (std::isnan(xi)) {
+        EXPECT_TRUE(std::isnan(got[j]));
+        continue;
+      }
+      const double want = std::exp(static_cast<double>(xi));
+      if (xi < -87.0f) {
+        EXPECT_EQ(got[j], 0.0f) << xi;
+        continue;
+      }
+      const double ulp = std::nextafter(static_cast<float>(want), 1.0f) - static_cast<float>(want);
+      worst_ulp = std::max(worst_ulp, std::abs(got[j] - want) / ulp);
+    }
+  }
+  EXPECT_LE(worst_ulp, 2.0);
+  RecordProperty("worst_ulp", std::to_string(worst_ulp));
 }
 
 // GELU against timm's formula 0.5·x·(1 + erf(x/√2)) in double. The bound is what that

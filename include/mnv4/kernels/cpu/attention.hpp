@@ -8,8 +8,11 @@
 // caller's scratch (attention_scratch floats).
 #include "mnv4/config.hpp"
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <limits>
 
 #include <xsimd/xsimd.hpp>
 
@@ -50,28 +53,92 @@ std::size_t attention_scratch(std::size_t l, std::size_t p, int key_dim, int val
 
 namespace detail {
 
-// Each row: s = exp(s - max) / sum, vectorised.
+// e^x for the x ≤ 0 of a softmax (s - max), U vectors at a time: 2^n · e^r with
+// n = round(x·log2 e) and |r| ≤ ln2/2 (ln2 split in two so n·ln2_hi is exact),
+// e^r from its Taylor series to degree 7, whose truncation error (< 6e-9
+// relative) is under float's rounding. Adding 1.5·2^23 rounds x·log2 e to an
+// integer and leaves n + 127 in the low mantissa bits, from where a shift makes
+// 2^n. The U chains are interleaved step by step: one alone is a ~70-cycle
+// dependency chain that the scheduler cannot overlap enough with the next.
+// Lanes under -87 (true value denormal or 0) give 0; NaN stays NaN. Always
+// inlined: as a call, the U vectors make a round trip through the stack.
+template <class Arch, std::size_t U>
+[[gnu::always_inline]] inline void exp_nonpositive(std::array<xsimd::batch<float, Arch>, U>& x) {
+  using B = xsimd::batch<float, Arch>;
+  using I = xsimd::batch<int32_t, Arch>;
+  const B shifter(12582912.0f + 127.0f);  // 1.5·2^23, plus the exponent bias
+  std::array<B, U> t, r, p;
+  for (std::size_t u = 0; u < U; ++u) t[u] = xsimd::fma(x[u], B(1.44269504088896341f), shifter);
+  for (std::size_t u = 0; u < U; ++u) {
+    const B n = t[u] - shifter;
+    r[u] = xsimd::fnma(n, B(0.693359375f), x[u]);
+  }
+  for (std::size_t u = 0; u < U; ++u) r[u] = xsimd::fnma(t[u] - shifter, B(-2.12194440054690583e-4f), r[u]);
+  for (std::size_t u = 0; u < U; ++u) p[u] = xsimd::fma(B(1.0f / 5040.0f), r[u], B(1.0f / 720.0f));
+  for (const float c : {1.0f / 120.0f, 1.0f / 24.0f, 1.0f / 6.0f, 0.5f, 1.0f, 1.0f})
+    for (std::size_t u = 0; u < U; ++u) p[u] = xsimd::fma(p[u], r[u], B(c));
+  for (std::size_t u = 0; u < U; ++u) {
+    const B scale = xsimd::bitwise_cast<B>(xsimd::bitwise_cast<I>(t[u]) << 23);
+    x[u] = xsimd::select(x[u] < B(-87.0f), B(0.0f), p[u] * scale);
+  }
+}
+
+// Each row: s = exp(s - max) / sum, vectorised. Rows go in groups, one pass
+// at a time (maxima, then exponentials and sums, then scaling), so that each
+// row's short dependency chains (a running max, a sum, a division) overlap with
+// the other rows' instead of stalling one row after another.
 template <class Arch>
 void softmax_rows(float* s, std::size_t rows, std::size_t cols) {
   using B = xsimd::batch<float, Arch>;
-  constexpr std::size_t kLanes = B::size;
-  for (std::size_t r = 0; r < rows; ++r) {
-    float* row = s + r * cols;
-    float max_v = *std::max_element(row, row + cols);
-    float sum = 0.0f;
-    std::size_t j = 0;
-    B sums(0.0f);
-    for (; j + kLanes <= cols; j += kLanes) {
-      const B e = xsimd::exp(B::load_unaligned(row + j) - B(max_v));
-      e.store_unaligned(row + j);
-      sums += e;
+  constexpr std::size_t kLanes = B::size, kUnroll = 4, kGroup = 8;
+  const std::size_t body = cols / kLanes * kLanes;
+  for (std::size_t r0 = 0; r0 < rows; r0 += kGroup) {
+    const std::size_t group = std::min(kGroup, rows - r0);
+    std::array<float, kGroup> max_v, inv;
+    for (std::size_t g = 0; g < group; ++g) {
+      const float* row = s + (r0 + g) * cols;
+      float m = -std::numeric_limits<float>::infinity();
+      if (body != 0) {
+        B mv = B::load_unaligned(row);
+        for (std::size_t j = kLanes; j < body; j += kLanes) mv = xsimd::max(mv, B::load_unaligned(row + j));
+        alignas(64) float lanes[kLanes];
+        mv.store_aligned(lanes);
+        for (const float lane : lanes) m = std::max(m, lane);  // branch-free: maxss
+      }
+      for (std::size_t j = body; j < cols; ++j) m = std::max(m, row[j]);
+      max_v[g] = m;
     }
-    sum = xsimd::hadd(sums);
-    for (; j < cols; ++j) sum += (row[j] = std::exp(row[j] - max_v));
-    const float inv = 1.0f / sum;
-    j = 0;
-    for (; j + kLanes <= cols; j += kLanes) (B::load_unaligned(row + j) * B(inv)).store_unaligned(row + j);
-    for (; j < cols; ++j) row[j] *= inv;
+    for (std::size_t g = 0; g < group; ++g) {
+      float* row = s + (r0 + g) * cols;
+      const B max_b(max_v[g]);
+      B sums(0.0f);
+      std::size_t j = 0;
+      for (; j + kUnroll * kLanes <= body; j += kUnroll * kLanes) {
+        std::array<B, kUnroll> e;
+        for (std::size_t u = 0; u < kUnroll; ++u) e[u] = B::load_unaligned(row + j + u * kLanes) - max_b;
+        exp_nonpositive<Arch>(e);
+        for (std::size_t u = 0; u < kUnroll; ++u) {
+          e[u].store_unaligned(row + j + u * kLanes);
+          sums += e[u];
+        }
+      }
+      for (; j < body; j += kLanes) {
+        std::array<B, 1> e{B::load_unaligned(row + j) - max_b};
+        exp_nonpositive<Arch>(e);
+        e[0].store_unaligned(row + j);
+        sums += e[0];
+      }
+      float sum = xsimd::hadd(sums);
+      for (; j < cols; ++j) sum += (row[j] = std::exp(row[j] - max_v[g]));
+      inv[g] = 1.0f / sum;
+    }
+    for (std::size_t g = 0; g < group; ++g) {
+      float* row = s + (r0 + g) * cols;
+      const B inv_b(inv[g]);
+      std::size_t j = 0;
+      for (; j < body; j += kLanes) (B::load_unaligned(row + j) * inv_b).store_unaligned(row + j);
+      for (; j < cols; ++j) row[j] *= inv[g];
+    }
   }
 }
 }  // namespace detail
