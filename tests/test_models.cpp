@@ -159,6 +159,37 @@ TEST(ModelDescription, NativeResolutionFacts) {
   EXPECT_STREQ(rows[5].kind, "uib_extra_dw");
 }
 
+// A FusedIB with a residual (stride 1, in == out: no MobileNetV4 has one, but the
+// spec allows it) on the CPU backend against the reference: batch 2, a size whose
+// pixel count is not a whole number of the CPU's pixel blocks, one and two threads.
+TEST(BlockBackends, FusedIbWithResidualMatchesReference) {
+  static constexpr FusedIb spec{.in = 32, .mid = 96, .out = 32, .k = 3, .stride = 1, .act = Act::kRelu};
+  static_assert(spec.skip());
+  const auto weights = [] {
+    auto w = make_weights(spec);
+    io::RandomWeights random(5);
+    for_each_weight(w, "", random);
+    return w;
+  };
+  const block_impl_t<backend::Reference, spec> reference(weights());
+  const block_impl_t<backend::Cpu, spec> cpu(weights());
+  const Dims in{2, spec.in, 13, 11};
+  const Tensor x_nchw = random_input({in.n, in.c, in.h, in.w}, 9);
+  const auto run = [&](const auto& impl, ThreadPool* pool) {
+    using Impl = std::remove_cvref_t<decltype(impl)>;
+    AlignedBuffer x(in.count()), y(in.count()), scratch(Impl::scratch_floats(in) + 1);
+    convert_layout(x_nchw.data(), Layout::kNCHW, in, x.data(), Impl::layout);
+    impl.run(x.data(), in, y.data(), scratch.data(), RunContext{pool});
+    Tensor out({in.n, in.c, in.h, in.w});
+    convert_layout(y.data(), Impl::layout, in, out.data(), Layout::kNCHW);
+    return out;
+  };
+  const Tensor expected = run(reference, nullptr);
+  ThreadPool two(2);
+  EXPECT_LE(relative_error(run(cpu, nullptr), expected), 2e-6);
+  EXPECT_LE(relative_error(run(cpu, &two), expected), 2e-6);
+}
+
 // The conversions against the index formula itself (the model tests above use
 // them on both sides): the RGB fast path and the generic one, and the round trip.
 TEST(LayoutConvert, MatchesIndexFormulaAndRoundTrips) {

@@ -97,8 +97,8 @@ Dims dense(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, 
     // One block of im2col rows per thread (its first task's), reused for each task: L1-resident.
     float* rows = scratch + b * kPixelsPerTask * depth;
     for (std::size_t t = b; t < e; ++t)
-      kernels::cpu::dense_conv_rows<Arch>(in, d, f, rows, out, nullptr, t * kPixelsPerTask,
-                                          std::min(pixels, (t + 1) * kPixelsPerTask));
+      kernels::cpu::dense_conv_rows<Arch>(in, d, f, rows, out + t * kPixelsPerTask * f.out_c, nullptr,
+                                          t * kPixelsPerTask, std::min(pixels, (t + 1) * kPixelsPerTask));
   });
   return o;
 }
@@ -154,10 +154,27 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     return kernels::cpu::im2col_floats<Arch>(output_dims(in).pixels(), S.in, S.mid, S.k, S.stride);
   }
   static std::size_t scratch_floats(Dims in) { return im2col(in) + output_dims(in).pixels() * S.mid; }
+  // Pixel by pixel block: the expansion of one block of output pixels goes
+  // straight into the projection while it is in L1, so the expanded tensor (2 MB
+  // and more at these resolutions) never makes a round trip through L3.
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
+    constexpr std::size_t kPixelsPerTask = 2 * kernels::cpu::GemmTiling<Arch>::kRowUnit;
+    const Dims o = output_dims(d);
+    const std::size_t pixels = o.pixels(), depth = static_cast<std::size_t>(S.k) * S.k * S.in;
     float* mid = scratch + im2col(d);
-    const Dims m = dense<Arch>(ctx, in, d, exp_, scratch, mid);
-    pointwise<Arch>(ctx, mid, m, pwl_, out, S.skip() ? in : nullptr);
+    parallel_for(ctx.pool, (pixels + kPixelsPerTask - 1) / kPixelsPerTask, [&](std::size_t b, std::size_t e) {
+      // Per thread, the blocks of its first task: im2col rows and expanded rows, reused.
+      float* rows = scratch + b * kPixelsPerTask * depth;
+      float* expanded = mid + b * kPixelsPerTask * S.mid;
+      for (std::size_t t = b; t < e; ++t) {
+        const std::size_t p0 = t * kPixelsPerTask, p1 = std::min(pixels, p0 + kPixelsPerTask);
+        kernels::cpu::dense_conv_rows<Arch>(in, d, exp_, rows, expanded, nullptr, p0, p1);
+        kernels::cpu::gemm_bias_act<Arch>({.m = p1 - p0, .k = S.mid, .n = S.out, .a = expanded, .lda = S.mid,
+                                           .b = pwl_.weights.data(), .bias = pwl_.bias.data(), .act = Act::kNone,
+                                           .residual = S.skip() ? in + p0 * S.out : nullptr, .ldr = S.out,
+                                           .c = out + p0 * S.out, .ldc = S.out});
+      }
+    });
   }
   FoldedConv exp_, pwl_;
 };

@@ -67,7 +67,7 @@ namespace detail {
 // are the kernel size and input channels when known at compile time (0: read from
 // f and d), so the stem's 27 taps unroll completely.
 template <class Arch, int V, int K, int C>
-void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t p_begin,
+void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out_rows, std::size_t p_begin,
                       std::size_t p_end) {
   using B = xsimd::batch<float, Arch>;
   constexpr int kLanes = static_cast<int>(B::size);
@@ -91,7 +91,7 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, 
   // is written once, never re-read by a separate pass.
   const int whole = n_out / kLanes;  // vectors stored as they are; a last partial one goes through tmp
   const auto store = [&](std::array<B, V> acc, std::size_t p) {
-    float* o = out + p * co;
+    float* o = out_rows + (p - p_begin) * co;
 #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) {
       const B y = activate<Arch>(acc[v], act);
@@ -164,12 +164,12 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, 
 }
 
 template <class Arch, int V>
-void direct_conv_rows_any(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t p_begin,
+void direct_conv_rows_any(const float* in, Dims d, const FoldedConv& f, float* out_rows, std::size_t p_begin,
                           std::size_t p_end) {
   if (f.k == 3 && d.c == 3)  // every MobileNetV4 stem
-    direct_conv_rows<Arch, V, 3, 3>(in, d, f, out, p_begin, p_end);
+    direct_conv_rows<Arch, V, 3, 3>(in, d, f, out_rows, p_begin, p_end);
   else
-    direct_conv_rows<Arch, V, 0, 0>(in, d, f, out, p_begin, p_end);
+    direct_conv_rows<Arch, V, 0, 0>(in, d, f, out_rows, p_begin, p_end);
 }
 }  // namespace detail
 
@@ -194,22 +194,23 @@ std::size_t dense_conv_scratch(Dims in, const FoldedConv& f) {
   return im2col_floats<Arch>(o.pixels(), in.c, f.out_c, f.k, f.stride);
 }
 
-// Output pixels [p_begin, p_end) of out = act(conv(in) + bias) (+ residual, same
-// shape as out). `rows_scratch` holds (p_end - p_begin) im2col rows of k·k·c
-// floats; a caller reuses one small block of it for consecutive ranges, so the
-// patches stay in L1 between im2col and the GEMM.
+// Output pixels [p_begin, p_end) of act(conv(in) + bias) (+ residual), written to
+// `out_rows` (its row 0 is pixel p_begin; `residual_rows` likewise, or null).
+// `rows_scratch` holds (p_end - p_begin) im2col rows of k·k·c floats; a caller
+// reuses one small block of it for consecutive ranges, so the patches stay in
+// L1 between im2col and the GEMM.
 template <class Arch>
-void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_scratch, float* out,
-                     const float* residual, std::size_t p_begin, std::size_t p_end) {
+void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_scratch, float* out_rows,
+                     const float* residual_rows, std::size_t p_begin, std::size_t p_end) {
   if (dense_conv_is_direct<Arch>(d.c, f.out_c, f.k)) {
     constexpr int kLanes = GemmTiling<Arch>::kLanes;
     const int vectors = (f.out_c + kLanes - 1) / kLanes;  // the width of the one weight panel
     [&]<int... V>(std::integer_sequence<int, V...>) {
-      ((vectors == V + 1 ? detail::direct_conv_rows_any<Arch, V + 1>(in, d, f, out, p_begin, p_end) : void()), ...);
+      ((vectors == V + 1 ? detail::direct_conv_rows_any<Arch, V + 1>(in, d, f, out_rows, p_begin, p_end) : void()), ...);
     }(std::make_integer_sequence<int, GemmTiling<Arch>::kPanelVectors>{});
-    if (residual != nullptr)
-      bias_act_residual<Arch>(out + p_begin * f.out_c, p_end - p_begin, f.out_c, static_cast<std::size_t>(f.out_c),
-                              nullptr, Act::kNone, residual + p_begin * f.out_c, static_cast<std::size_t>(f.out_c));
+    if (residual_rows != nullptr)
+      bias_act_residual<Arch>(out_rows, p_end - p_begin, f.out_c, static_cast<std::size_t>(f.out_c), nullptr,
+                              Act::kNone, residual_rows, static_cast<std::size_t>(f.out_c));
     return;
   }
   const std::size_t depth = static_cast<std::size_t>(f.k) * f.k * d.c, co = static_cast<std::size_t>(f.out_c);
@@ -219,9 +220,8 @@ void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_s
     a = rows_scratch;
   }
   gemm_bias_act<Arch>({.m = p_end - p_begin, .k = static_cast<int>(depth), .n = f.out_c, .a = a, .lda = depth,
-                       .b = f.weights.data(), .bias = f.bias.data(), .act = f.act,
-                       .residual = residual != nullptr ? residual + p_begin * co : nullptr, .ldr = co,
-                       .c = out + p_begin * co, .ldc = co});
+                       .b = f.weights.data(), .bias = f.bias.data(), .act = f.act, .residual = residual_rows,
+                       .ldr = co, .c = out_rows, .ldc = co});
 }
 
 // out = act(conv(in) + bias) (+ residual, same shape as out); returns the output dims.
