@@ -190,6 +190,46 @@ TEST(BlockBackends, FusedIbWithResidualMatchesReference) {
   EXPECT_LE(relative_error(run(cpu, &two), expected), 2e-6);
 }
 
+// UIBs whose expanded tensor is large enough for the CPU backend to run expand →
+// dw_mid in bands of rows through a window (checked: Impl::banded), against the
+// reference: stride 2 with dw_start (ExtraDW), stride 1 with a residual and no
+// dw_start (IR); batch 2, 1 and 2 threads (the rows split at a seam).
+template <Uib Spec>
+void check_banded_uib(Dims in) {
+  const auto weights = [] {
+    auto w = make_weights(Spec);
+    io::RandomWeights random(7);
+    for_each_weight(w, "", random);
+    return w;
+  };
+  using Cpu = block_impl_t<backend::Cpu, Spec>;
+  using Ref = block_impl_t<backend::Reference, Spec>;
+  ASSERT_TRUE(Cpu::banded(in));
+  const Ref reference(weights());
+  const Cpu cpu(weights());
+  const Tensor x_nchw = random_input({in.n, in.c, in.h, in.w}, 3);
+  const Dims o = Ref::output_dims(in);
+  const auto run = [&](const auto& impl, ThreadPool* pool) {
+    using Impl = std::remove_cvref_t<decltype(impl)>;
+    AlignedBuffer x(in.count()), y(o.count()), scratch(Impl::scratch_floats(in) + 1);
+    convert_layout(x_nchw.data(), Layout::kNCHW, in, x.data(), Impl::layout);
+    impl.run(x.data(), in, y.data(), scratch.data(), RunContext{pool});
+    Tensor out({o.n, o.c, o.h, o.w});
+    convert_layout(y.data(), Impl::layout, o, out.data(), Layout::kNCHW);
+    return out;
+  };
+  const Tensor expected = run(reference, nullptr);
+  ThreadPool two(2);
+  EXPECT_LE(relative_error(run(cpu, nullptr), expected), 2e-6);
+  EXPECT_LE(relative_error(run(cpu, &two), expected), 2e-6);
+}
+
+TEST(BlockBackends, BandedUibMatchesReference) {
+  check_banded_uib<Uib{.in = 8, .out = 16, .start_k = 3, .mid_k = 5, .stride = 2, .mid = 32}>({2, 8, 97, 91});
+  check_banded_uib<Uib{.in = 8, .out = 8, .start_k = 0, .mid_k = 3, .stride = 1, .mid = 40, .act = Act::kGelu}>(
+      {2, 8, 83, 90});
+}
+
 // The conversions against the index formula itself (the model tests above use
 // them on both sides): the RGB fast path and the generic one, and the round trip.
 TEST(LayoutConvert, MatchesIndexFormulaAndRoundTrips) {
