@@ -159,10 +159,13 @@ double timed_loop(benchmark::State& state, F&& call) {
 }
 
 // Row-band fusion, measured: a UIB's expand (1x1, ReLU) -> depthwise k x k ->
-// project (1x1, + residual), either op by op over the whole image (band 0, what
-// the models run) or in bands of `band` output rows, each band expanding the
-// input rows its depthwise needs (the halo rows are expanded twice) into a
-// buffer that stays in L2. Both give the same bits.
+// project (1x1, + residual), either op by op over the whole image (band 0) or in
+// bands of `band` output rows, each band expanding the input rows its depthwise
+// needs (the halo rows are expanded twice) into a buffer that stays in L2. Both
+// give the same bits. The models run the op-by-op path at these stride-1 shapes;
+// the CPU backend's own banding (Uib's expand_depthwise_banded, no halo expanded
+// twice) takes over only where the expanded tensor outgrows L2 and the weights
+// are small.
 void run_uib(benchmark::State& state, const Case& c) {
   namespace cpu = kernels::cpu;
   const int h = c.h, w = c.w, in_c = c.in_c, mid = c.out_c, k = c.k, pad = k / 2;

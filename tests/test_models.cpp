@@ -159,55 +159,20 @@ TEST(ModelDescription, NativeResolutionFacts) {
   EXPECT_STREQ(rows[5].kind, "uib_extra_dw");
 }
 
-// A FusedIB with a residual (stride 1, in == out: no MobileNetV4 has one, but the
-// spec allows it) on the CPU backend against the reference: batch 2, a size whose
-// pixel count is not a whole number of the CPU's pixel blocks, one and two threads.
-TEST(BlockBackends, FusedIbWithResidualMatchesReference) {
-  static constexpr FusedIb spec{.in = 32, .mid = 96, .out = 32, .k = 3, .stride = 1, .act = Act::kRelu};
-  static_assert(spec.skip());
-  const auto weights = [] {
-    auto w = make_weights(spec);
-    io::RandomWeights random(5);
-    for_each_weight(w, "", random);
-    return w;
-  };
-  const block_impl_t<backend::Reference, spec> reference(weights());
-  const block_impl_t<backend::Cpu, spec> cpu(weights());
-  const Dims in{2, spec.in, 13, 11};
-  const Tensor x_nchw = random_input({in.n, in.c, in.h, in.w}, 9);
-  const auto run = [&](const auto& impl, ThreadPool* pool) {
-    using Impl = std::remove_cvref_t<decltype(impl)>;
-    AlignedBuffer x(in.count()), y(in.count()), scratch(Impl::scratch_floats(in) + 1);
-    convert_layout(x_nchw.data(), Layout::kNCHW, in, x.data(), Impl::layout);
-    impl.run(x.data(), in, y.data(), scratch.data(), RunContext{pool});
-    Tensor out({in.n, in.c, in.h, in.w});
-    convert_layout(y.data(), Impl::layout, in, out.data(), Layout::kNCHW);
-    return out;
-  };
-  const Tensor expected = run(reference, nullptr);
-  ThreadPool two(2);
-  EXPECT_LE(relative_error(run(cpu, nullptr), expected), 2e-6);
-  EXPECT_LE(relative_error(run(cpu, &two), expected), 2e-6);
-}
-
-// UIBs whose expanded tensor is large enough for the CPU backend to run expand →
-// dw_mid in bands of rows through a window (checked: Impl::banded), against the
-// reference: stride 2 with dw_start (ExtraDW), stride 1 with a residual and no
-// dw_start (IR); batch 2, 1 and 2 threads (the rows split at a seam).
-template <Uib Spec>
-void check_banded_uib(Dims in) {
-  const auto weights = [] {
+// One block (spec Spec, random weights) on the CPU backend, with 1 and 2 threads,
+// against the reference backend on the same NCHW input.
+template <auto Spec>
+void check_block_backends(Dims in, uint64_t seed) {
+  const auto weights = [seed] {
     auto w = make_weights(Spec);
-    io::RandomWeights random(7);
+    io::RandomWeights random(seed);
     for_each_weight(w, "", random);
     return w;
   };
-  using Cpu = block_impl_t<backend::Cpu, Spec>;
   using Ref = block_impl_t<backend::Reference, Spec>;
-  ASSERT_TRUE(Cpu::banded(in));
   const Ref reference(weights());
-  const Cpu cpu(weights());
-  const Tensor x_nchw = random_input({in.n, in.c, in.h, in.w}, 3);
+  const block_impl_t<backend::Cpu, Spec> cpu(weights());
+  const Tensor x_nchw = random_input({in.n, in.c, in.h, in.w}, static_cast<uint32_t>(seed));
   const Dims o = Ref::output_dims(in);
   const auto run = [&](const auto& impl, ThreadPool* pool) {
     using Impl = std::remove_cvref_t<decltype(impl)>;
@@ -224,10 +189,27 @@ void check_banded_uib(Dims in) {
   EXPECT_LE(relative_error(run(cpu, &two), expected), 2e-6);
 }
 
+// A FusedIB with a residual (stride 1, in == out: no MobileNetV4 has one, but the
+// spec allows it): batch 2, a size whose pixel count is not a whole number of the
+// CPU's pixel blocks.
+TEST(BlockBackends, FusedIbWithResidualMatchesReference) {
+  constexpr FusedIb spec{.in = 32, .mid = 96, .out = 32, .k = 3, .stride = 1, .act = Act::kRelu};
+  static_assert(spec.skip());
+  check_block_backends<spec>({2, spec.in, 13, 11}, 5);
+}
+
+// UIBs whose expanded tensor is large enough for the CPU backend to run expand →
+// dw_mid in bands of rows through a window: stride 2 with dw_start (ExtraDW),
+// stride 1 with a residual, GELU and no dw_start (IR); batch 2, so with 2 threads
+// the rows split at a seam inside an image.
 TEST(BlockBackends, BandedUibMatchesReference) {
-  check_banded_uib<Uib{.in = 8, .out = 16, .start_k = 3, .mid_k = 5, .stride = 2, .mid = 32}>({2, 8, 97, 91});
-  check_banded_uib<Uib{.in = 8, .out = 8, .start_k = 0, .mid_k = 3, .stride = 1, .mid = 40, .act = Act::kGelu}>(
-      {2, 8, 83, 90});
+  constexpr Uib extra_dw{.in = 8, .out = 16, .start_k = 3, .mid_k = 5, .stride = 2, .mid = 32};
+  constexpr Uib inverted{.in = 8, .out = 8, .start_k = 0, .mid_k = 3, .stride = 1, .mid = 40, .act = Act::kGelu};
+  const Dims a{2, 8, 97, 91}, b{2, 8, 83, 90};
+  ASSERT_TRUE((block_impl_t<backend::Cpu, extra_dw>::banded(a)));
+  ASSERT_TRUE((block_impl_t<backend::Cpu, inverted>::banded(b)));
+  check_block_backends<extra_dw>(a, 7);
+  check_block_backends<inverted>(b, 8);
 }
 
 // The conversions against the index formula itself (the model tests above use
