@@ -210,6 +210,11 @@ TEST(BlockBackends, BandedUibMatchesReference) {
   ASSERT_TRUE((block_impl_t<backend::Cpu, inverted>::banded(b)));
   check_block_backends<extra_dw>(a, 7);
   check_block_backends<inverted>(b, 8);
+  // Rows so wide that one band's window (6 rows of 2.5 MB) would not fit in an
+  // image of 3 rows: op by op, not banded past the end of the scratch.
+  const Dims wide{1, 8, 3, 20000};
+  EXPECT_FALSE((block_impl_t<backend::Cpu, extra_dw>::banded(wide)));
+  check_block_backends<extra_dw>(wide, 9);
 }
 
 // The conversions against the index formula itself (the model tests above use

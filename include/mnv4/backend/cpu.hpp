@@ -209,9 +209,11 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     const Dims s = start_dims(in);
     const std::size_t expanded = s.plane() * S.mid * sizeof(float);
     const std::size_t weights = static_cast<std::size_t>(S.in) * S.mid * sizeof(float);
-    const int band = banding(s.w).band, oh = conv_out(s.h, S.mid_k, S.stride);
-    const auto bands = static_cast<std::size_t>((oh + band - 1) / band);
-    return expanded > kFuseBytes && bands * weights <= expanded;
+    const Banding bd = banding(s.w);
+    const int oh = conv_out(s.h, S.mid_k, S.stride);
+    const auto bands = static_cast<std::size_t>((oh + bd.band - 1) / bd.band);
+    // A window never holds more rows than one image has: it lives in region B.
+    return expanded > kFuseBytes && bd.window <= s.h && bands * weights <= expanded;
   }
   struct Banding {
     int band = 1, window = 1;  // output rows per band; expanded rows a band's window holds
