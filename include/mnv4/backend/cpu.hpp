@@ -253,7 +253,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     }
     if constexpr (S.mid_k != 0) {
       if (band) {
-        xd = expand_depthwise_banded(ctx, x, xd, b, a);
+        xd = expand_depthwise_banded(ctx, x, xd, b, region_b(d), a);
         x = a;
         pointwise<Arch>(ctx, x, xd, pw_proj_, out, S.skip() ? in : nullptr);
         return;
@@ -271,11 +271,12 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
 
   // pw_exp then dw_mid of x [n, h, w, S.in] into dw [n, oh, ow, S.mid]; returns dw's dims.
   // Output rows are split into one contiguous range per thread, each with its own
-  // window of expanded rows in `windows` (region B). A band's rows [lo, hi) are
+  // window of expanded rows in `windows` (region B: room for `room` floats). A band's rows [lo, hi) are
   // an image of their own to the depthwise kernel (lo a multiple of the stride,
   // so its output rows line up with the full image's); the rows the next band
   // shares move to the front of the window instead of being expanded again.
-  Dims expand_depthwise_banded(const RunContext& ctx, const float* x, Dims xd, float* windows, float* dw) const {
+  Dims expand_depthwise_banded(const RunContext& ctx, const float* x, Dims xd, float* windows, std::size_t room,
+                               float* dw) const {
     using namespace kernels::cpu;  // NOLINT(google-build-using-namespace)
     const int h = xd.h, w = xd.w, oh = conv_out(h, S.mid_k, S.stride), ow = conv_out(w, S.mid_k, S.stride);
     const int pad = conv_pad(S.mid_k, S.stride);
@@ -285,7 +286,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     const std::size_t out_row_floats = static_cast<std::size_t>(ow) * S.mid;
     const std::size_t total = static_cast<std::size_t>(xd.n) * oh;  // output rows
     const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
-    const std::size_t parts = std::max<std::size_t>(1, std::min({threads, total, region_b(xd) / window_floats}));
+    const std::size_t parts = std::max<std::size_t>(1, std::min({threads, total, room / window_floats}));
     parallel_for(ctx.pool, parts, [&](std::size_t part_begin, std::size_t part_end) {
       for (std::size_t part = part_begin; part < part_end; ++part) {
         float* window = windows + part * window_floats;
