@@ -141,9 +141,8 @@ GemmBlocking gemm_blocking(const GemmArgs& g) {
 
 // C[row .. row+R, col .. col+cols) += A[rows, p0 .. p0+kc) · B panel slice.
 // The first slice starts from zero, later ones from C; after the last slice the
-// epilogue (bias, activation, residual) runs on the registers, or for GELU and
-// ragged tiles over the tile while it is in L1 (GELU on the registers was measured:
-// under 1 % of Hybrid-L, not worth a second register epilogue).
+// epilogue (bias, activation, residual) runs on the registers, or for ragged
+// tiles over the tile while it is in L1.
 // kFull: the tile is V whole vectors wide (every panel but a ragged last one);
 // a compile-time flag, so the common case carries no code for the ragged one.
 template <class Arch, int R, int V, bool kFull>
@@ -189,12 +188,26 @@ void gemm_tile_as(const GemmArgs& g, std::size_t row, int col, int cols, const f
       for (int v = 0; v < V; ++v) acc[r][v] = xsimd::fma(x, b[v], acc[r][v]);
     }
   }
-  if (kFull && last && g.act != Act::kGelu) {
-    // Bias, ReLU and residual on the registers: C is written once.
+  if (kFull && last) {
+    // Bias, activation and residual on the registers: C is written once.
     const float* res = g.residual != nullptr ? g.residual + row * g.ldr + col : nullptr;
     std::array<B, V> bias;
 #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) bias[v] = g.bias != nullptr ? B::load_unaligned(g.bias + col + v * kLanes) : B(0.0f);
+    if (g.act == Act::kGelu) {
+      // Storing the tile and running GELU over it in a second pass cost 8–16 %
+      // of the GELU GEMMs (2304×96×384, 9216×48×192): its second round of
+      // stores waits on C's lines still coming in from L3.
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+        for (int v = 0; v < V; ++v) {
+          B x = gelu<Arch>(acc[r][v] + bias[v]);
+          if (res != nullptr) x += B::load_unaligned(res + r * g.ldr + v * kLanes);
+          x.store_unaligned(c + r * g.ldc + v * kLanes);
+        }
+      return;
+    }
     const bool relu = g.act == Act::kRelu;
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
