@@ -9,7 +9,7 @@
 // with aligned loads and never packs anything per call. A is read in place (the
 // activations are produced once and consumed once; on these shallow shapes a
 // copy of A costs about what it would save). The depth is taken in slices of
-// kDepth so that the slice of a panel being used stays in cache across all row
+// depth() so that the slice of a panel being used stays in cache across all row
 // tiles; the micro-kernel holds a kRows × kPanel tile of C in registers for one
 // slice and applies bias, activation and residual after the last. While one
 // panel slice is in use, the next one is prefetched into L2 (large B only).
@@ -22,6 +22,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "mnv4/core/aligned_buffer.hpp"
+#include "mnv4/core/cache_info.hpp"
 #include "mnv4/kernels/cpu/epilogue.hpp"
 #include "mnv4/layers/fold.hpp"
 
@@ -49,11 +50,24 @@ struct GemmTiling {
   static constexpr int rows_for(int v) { return std::min(12, kAccumulators / v); }
   // A multiple of every rows_for(v): row blocks and thread chunks end on whole tiles.
   static constexpr int kRowUnit = 24;  // checked in gemm_blocking
-  // Depth of one pass over a panel: a 256-deep slice of it (64 KiB on AVX-512) is
-  // re-read from L1/L2 by every row tile; deeper, the first tiles' C round trips
-  // no longer pay for themselves.
-  static constexpr int kDepth = 256;
-  // Rows per block: their kDepth-deep slice of A (≤ 192 KiB) stays in L2 while all
+  // Depth of one pass over a panel: every row tile re-reads its slice. The
+  // deepest of 256 and 128 whose slice fits in 2/3 of L1d, so it streams from L1
+  // with room left for A and C; where none fits, 256, since the slice then comes
+  // from L2 either way and half the depth would double C's round trips. Measured
+  // on AVX-512 (a 64 KiB slice at 256 deep, 32 KiB at 128): with a 48 KiB L1d
+  // (Sapphire Rapids) 128 deep took 0.95 of the time of Conv-S and Conv-L; with a
+  // 32 KiB L1d (Cascade Lake) 128 was slower than 256. AVX2/SSE and NEON panels are
+  // 16 floats wide, so 256 deep fits a 32 KiB L1d.
+  static int depth() {
+    static const int d = [] {
+      const std::size_t l1 = l1d_cache_bytes();
+      for (int depth : {256, 128})
+        if (3 * static_cast<std::size_t>(depth) * kPanel * sizeof(float) <= 2 * l1) return depth;
+      return 256;
+    }();
+    return d;
+  }
+  // Rows per block: their depth()-deep slice of A (≤ 192 KiB) stays in L2 while all
   // panels pass over it.
   static constexpr std::size_t kBlockBytes = 192 * 1024;
 };
@@ -132,7 +146,8 @@ GemmBlocking gemm_blocking(const GemmArgs& g) {
       "kRowUnit must be a multiple of every tile's rows");
   // One row tile: no panel slice is re-read, so stream each panel whole, in order.
   if (g.m <= static_cast<std::size_t>(T::kRows)) return {g.k, T::kRows};
-  const int slices = std::max(1, (g.k + T::kDepth - 1) / T::kDepth);  // equal slices: no thin last one
+  const int depth = T::depth();
+  const int slices = std::max(1, (g.k + depth - 1) / depth);  // equal slices: no thin last one
   const int kc = (g.k + slices - 1) / slices;
   const std::size_t rows = T::kBlockBytes / (static_cast<std::size_t>(std::max(kc, 1)) * sizeof(float));
   constexpr std::size_t kUnit = T::kRowUnit;

@@ -1,0 +1,25 @@
+#pragma once
+// The L1 data cache's size, for blocking choices that depend on it.
+#include "mnv4/config.hpp"
+#include <cstddef>
+#if __has_include(<unistd.h>)
+#include <unistd.h>
+#endif
+
+namespace mnv4::inline MNV4_ISA_NAMESPACE {
+
+// Bytes of L1 data cache per core, or 0 where the system does not say (the
+// caller then keeps its default). Read once: glibc answers from CPUID.
+inline std::size_t l1d_cache_bytes() {
+  static const std::size_t bytes = [] {
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+    const long v = ::sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    return v > 0 ? static_cast<std::size_t>(v) : std::size_t{0};
+#else
+    return std::size_t{0};
+#endif
+  }();
+  return bytes;
+}
+
+}  // namespace mnv4::inline MNV4_ISA_NAMESPACE
