@@ -192,6 +192,9 @@ void gemm_tile_as(const GemmArgs& g, std::size_t row, int col, int cols, const f
     }
   }
   const float* b_ptr = panel + static_cast<std::size_t>(p0) * V * kLanes;
+  // Two steps per iteration: 0.96-0.98 of the time on whole models (Sapphire
+  // Rapids; 1.05x the GFLOP/s of the tile on data hot in L1); four, no better.
+#pragma GCC unroll 2
   for (int p = 0; p < kc; ++p) {
     if (p < pf_lines) __builtin_prefetch(pf + 64 * static_cast<std::ptrdiff_t>(p), 0, 2);
     std::array<B, V> b;
