@@ -2,9 +2,9 @@
 // Depthwise k×k convolution on NHWC with folded BatchNorm: y = act(conv(x) + bias).
 //
 // Channels are the SIMD dimension (NHWC keeps them contiguous). Along one output
-// row the kernel takes groups of 8 output pixels (4 with 16 registers) per
-// channel vector, one block of 64 channels at a time; groups at the edges count
-// taps outside the image as zeros. Bias and the activation (a template parameter)
+// row the kernel takes groups of 8 output pixels (4 with 16 registers) and for
+// each sweeps all channel vectors; groups at the edges count taps outside the
+// image as zeros. Bias and the activation (a template parameter)
 // are applied before the store.
 #include <algorithm>
 #include <array>
@@ -37,9 +37,6 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
   // and 8 pixels a group, the models' depthwise shapes took 0.87 of the time
   // (geometric mean; 8×8×1024 5×5 0.55).
   constexpr int kPixels = kLanes >= 16 ? 8 : 4;
-  // Channels per block: 64 (256 bytes of each pixel), so that a 768-wide layer's
-  // 5×5 weights (77 KB) are not read from L2 by every group.
-  constexpr int kBlock = std::max(64, kLanes);
   const std::size_t cs = static_cast<std::size_t>(c);
   const float* weights = f.weights.data();
   const float* bias = f.bias.data();
@@ -95,14 +92,11 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
         }
       }
     };
-    // One block of channels at a time, so that the block's weights and the input
-    // rows it reads stay in L1 while the row is swept.
-    for (int c0 = 0; c0 < c_vec; c0 += kBlock) {
-      const int c1 = std::min(c_vec, c0 + kBlock);
-      for (int ox = 0; ox < ow; ox += kPixels) {
-        if (ox >= ox_lo && ox + kPixels <= ox_hi) group.template operator()<false>(ox, c0, c1);
-        else group.template operator()<true>(ox, c0, c1);
-      }
+    // Blocks of 64 channels (each group sweeping one block) measured slower on
+    // every shape: the group's weights and input rows come from L1/L2 either way.
+    for (int ox = 0; ox < ow; ox += kPixels) {
+      if (ox >= ox_lo && ox + kPixels <= ox_hi) group.template operator()<false>(ox, 0, c_vec);
+      else group.template operator()<true>(ox, 0, c_vec);
     }
     // Channels past the last whole vector, one at a time.
     for (int ox = 0; ox < ow && c_vec < c; ++ox) {
