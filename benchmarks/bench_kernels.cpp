@@ -12,9 +12,11 @@
 //
 // Compiled once per instruction set (like the tests); only those this CPU has run:
 //   bench_kernels --benchmark_filter='avx512bw/pointwise'
+// avx512bw/fma_peak (and avx2/, baseline/) measure this core's own fp32 peak.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <random>
@@ -273,8 +275,32 @@ std::string name_of(const Case& c) {
   return n;
 }
 
+// This core's fp32 peak for this instruction set: independent FMA chains on
+// registers, no memory. Its FLOP/s is the figure to give MNV4_PEAK_GFLOPS (and
+// benchmarks/compare_ort.sh) on a machine other than ../shared/peers' one.
+void run_fma_peak(benchmark::State& state) {
+  using B = xsimd::batch<float, Arch>;
+  constexpr int kChains = 12;  // more than FMA latency × ports on every x86/ARM core
+  constexpr int kSteps = 1 << 14;
+  std::array<B, kChains> acc;
+  for (int i = 0; i < kChains; ++i) acc[static_cast<std::size_t>(i)] = B(1e-3f * static_cast<float>(i));
+  const B scale(0.999f), shift(1e-4f);
+  for (auto _ : state) {
+    for (int step = 0; step < kSteps; ++step) {
+#pragma GCC unroll 12
+      for (auto& a : acc) a = xsimd::fma(a, scale, shift);
+    }
+    benchmark::DoNotOptimize(acc);
+  }
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * kChains * kSteps * static_cast<double>(B::size),
+                                                benchmark::Counter::kIsIterationInvariantRate,
+                                                benchmark::Counter::kIs1000);
+}
+
 const bool registered = [] {
   if (!isa_available()) return false;
+  benchmark::RegisterBenchmark((std::string(kIsa) + "/fma_peak").c_str(), run_fma_peak)
+      ->Unit(benchmark::kMicrosecond);
   std::set<Case> cases;
   add_model<ConvSmall>(cases, 224);
   add_model<ConvLarge>(cases, 384);
