@@ -34,8 +34,8 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
   // also hold the K + 7·S input columns (AVX-512); four with 16 registers. Edge
   // pixels used to take a per-pixel path with runtime tap bounds, a third to half
   // of the pixels of the 12×12 and 8×8 layers; with edges as zero-padded groups
-  // and 8 pixels a group, the models' depthwise shapes took 0.87 of the time
-  // (geometric mean; 8×8×1024 5×5 0.55).
+  // and 8 pixels a group, the models' depthwise shapes took 0.84 of the time
+  // (geometric mean; 8×8×1024 5×5 0.54).
   constexpr int kPixels = kLanes >= 16 ? 8 : 4;
   const std::size_t cs = static_cast<std::size_t>(c);
   const float* weights = f.weights.data();
@@ -52,11 +52,11 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
     const int iy0 = oy * S - kPad;
     const int ky_begin = std::max(0, -iy0), ky_end = std::min(K, d.h - iy0);
 
-    // kPixels output pixels from ox, channel vectors [ch_begin, ch_end). kEdge:
+    // kPixels output pixels from ox, all whole channel vectors. kEdge:
     // some of the group's input columns fall outside the image (they count as
     // zeros, as PyTorch's padding does) or some of its pixels past the row's end
     // (not stored); the interior's groups carry no such checks.
-    const auto group = [&]<bool kEdge>(int ox, int ch_begin, int ch_end) {
+    const auto group = [&]<bool kEdge>(int ox) {
       const int ix0 = ox * S - kPad;
       // The group's taps on one input row cover K + (kPixels - 1)·S columns: each is loaded once.
       constexpr int kCols = K + (kPixels - 1) * S;
@@ -65,7 +65,7 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
       for (int j = 0; j < kCols; ++j) inside[j] = !kEdge || (ix0 + j >= 0 && ix0 + j < d.w);
       const int stored = kEdge ? std::min(kPixels, ow - ox) : kPixels;
       float* o = dst + static_cast<std::size_t>(ox) * cs;
-      for (int ch = ch_begin; ch < ch_end; ch += kLanes) {
+      for (int ch = 0; ch < c_vec; ch += kLanes) {
         std::array<B, kPixels> acc;
         acc.fill(B::load_unaligned(bias + ch));
         for (int ky = ky_begin; ky < ky_end; ++ky) {
@@ -95,8 +95,8 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
     // Blocks of 64 channels (each group sweeping one block) measured slower on
     // every shape: the group's weights and input rows come from L1/L2 either way.
     for (int ox = 0; ox < ow; ox += kPixels) {
-      if (ox >= ox_lo && ox + kPixels <= ox_hi) group.template operator()<false>(ox, 0, c_vec);
-      else group.template operator()<true>(ox, 0, c_vec);
+      if (ox >= ox_lo && ox + kPixels <= ox_hi) group.template operator()<false>(ox);
+      else group.template operator()<true>(ox);
     }
     // Channels past the last whole vector, one at a time.
     for (int ox = 0; ox < ow && c_vec < c; ++ox) {

@@ -61,8 +61,8 @@ struct GemmTiling {
   static int depth() {
     static const int d = [] {
       const std::size_t l1 = l1d_cache_bytes();
-      for (int depth : {256, 128})
-        if (3 * static_cast<std::size_t>(depth) * kPanel * sizeof(float) <= 2 * l1) return depth;
+      for (int kc : {256, 128})
+        if (3 * static_cast<std::size_t>(kc) * kPanel * sizeof(float) <= 2 * l1) return kc;
       return 256;
     }();
     return d;
