@@ -107,22 +107,45 @@ ISA_TEST(KernelDepthwise, RowRangesComposeTheWholeOutput) {
 
 ISA_TEST(KernelDense, ConvolutionMatchesReference) {
   MNV4_REQUIRE_ISA();
+  // 40 columns: the direct kernel's pixel groups read the image in place
+  // between its edges and gather their patches at them; 7: gathered only.
   for (int in_c : {3, 5, 32})
-    for (int out_c : {1, kLanes + 1, 48})
+    for (int out_c : {1, kLanes + 1, 2 * kLanes, 48})
       for (int k : {1, 3})
         for (int s : {1, 2})
-          for (Act act : {Act::kNone, Act::kRelu, Act::kGelu}) {
-            const Dims d{2, in_c, 9, 7};
-            const Tensor x({d.n, d.c, d.h, d.w}, randoms(d.count(), static_cast<uint32_t>(in_c + out_c)));
-            const ConvBnWeights w = random_conv_bn(out_c, in_c, k, static_cast<uint32_t>(k + s));
-            const Tensor expected = reference_conv_bn_act(x, d, w, k, s, 1, act);
-            const FoldedConv f = kernels::cpu::pack_for_gemm<Arch>(fold_dense(w, s, act));
-            const Tensor in = to_nhwc(x, d);
-            Tensor got(expected.shape());
-            std::vector<float> scratch(kernels::cpu::dense_conv_scratch<Arch>(d, f) + 1);
-            kernels::cpu::dense_conv<Arch>(in.data(), d, f, scratch.data(), got.data());
-            ASSERT_LE(relative_error(got, expected), 2e-6) << label(d, k, s, act) << " out " << out_c;
-          }
+          for (Act act : {Act::kNone, Act::kRelu, Act::kGelu})
+            for (int width : {7, 40}) {
+              const Dims d{2, in_c, 9, width};
+              const Tensor x({d.n, d.c, d.h, d.w}, randoms(d.count(), static_cast<uint32_t>(in_c + out_c)));
+              const ConvBnWeights w = random_conv_bn(out_c, in_c, k, static_cast<uint32_t>(k + s));
+              const Tensor expected = reference_conv_bn_act(x, d, w, k, s, 1, act);
+              const FoldedConv f = kernels::cpu::pack_for_gemm<Arch>(fold_dense(w, s, act));
+              const Tensor in = to_nhwc(x, d);
+              Tensor got(expected.shape());
+              std::vector<float> scratch(kernels::cpu::dense_conv_scratch<Arch>(d, f) + 1);
+              kernels::cpu::dense_conv<Arch>(in.data(), d, f, scratch.data(), got.data());
+              ASSERT_LE(relative_error(got, expected), 2e-6) << label(d, k, s, act) << " out " << out_c;
+            }
+}
+
+ISA_TEST(KernelDense, PixelRangesComposeTheWholeOutput) {
+  MNV4_REQUIRE_ISA();
+  // Ranges that start and end inside rows and inside the direct kernel's groups.
+  for (int in_c : {3, 32}) {
+    const Dims d{2, in_c, 11, 38};
+    const Tensor x({d.n, d.h, d.w, d.c}, randoms(d.count(), 7));
+    const FoldedConv f = kernels::cpu::pack_for_gemm<Arch>(fold_dense(random_conv_bn(2 * kLanes, in_c, 3, 4), 2, Act::kRelu));
+    const Dims o{d.n, f.out_c, conv_out(d.h, 3, 2), conv_out(d.w, 3, 2)};
+    Tensor whole({o.n, o.h, o.w, o.c}), parts(whole.shape());
+    std::vector<float> scratch(kernels::cpu::dense_conv_scratch<Arch>(d, f) + 1);
+    kernels::cpu::dense_conv<Arch>(x.data(), d, f, scratch.data(), whole.data());
+    const auto co = static_cast<std::size_t>(o.c);
+    for (std::size_t p = 0; p < o.pixels(); p += 5) {
+      const std::size_t end = std::min(o.pixels(), p + 5);
+      kernels::cpu::dense_conv_rows<Arch>(x.data(), d, f, scratch.data(), parts.data() + p * co, nullptr, p, end);
+    }
+    EXPECT_EQ(relative_error(parts, whole), 0.0) << "in_c " << in_c;
+  }
 }
 
 ISA_TEST(KernelGemm, BiasActivationResidualMatchReference) {

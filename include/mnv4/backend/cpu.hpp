@@ -85,7 +85,7 @@ void pointwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv&
                             .bias = f.bias.data(), .act = f.act, .residual = residual, .ldr = co, .c = out, .ldc = co});
 }
 
-// A dense k×k convolution (im2col + GEMM) with its output pixels split across the pool.
+// A dense k×k convolution (im2col + GEMM, or direct) with its output pixels split across the pool.
 template <class Arch>
 Dims dense(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, float* scratch, float* out) {
   // 48 pixels: whole row tiles for every panel width (rows_for); their im2col
@@ -93,6 +93,14 @@ Dims dense(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, 
   constexpr std::size_t kPixelsPerTask = 2 * kernels::cpu::GemmTiling<Arch>::kRowUnit;
   const Dims o{d.n, f.out_c, conv_out(d.h, f.k, f.stride), conv_out(d.w, f.k, f.stride)};
   const std::size_t pixels = o.pixels();
+  if (kernels::cpu::dense_conv_is_direct<Arch>(d.c, f.out_c, f.k, f.stride)) {
+    // Whole output rows: the direct kernel's pixel groups never straddle two tasks.
+    const auto ow = static_cast<std::size_t>(o.w), co = static_cast<std::size_t>(f.out_c);
+    parallel_for(ctx.pool, static_cast<std::size_t>(o.n) * o.h, [&](std::size_t b, std::size_t e) {
+      kernels::cpu::dense_conv_rows<Arch>(in, d, f, nullptr, out + b * ow * co, nullptr, b * ow, e * ow);
+    });
+    return o;
+  }
   const std::size_t depth = static_cast<std::size_t>(f.k) * f.k * d.c;
   parallel_for(ctx.pool, (pixels + kPixelsPerTask - 1) / kPixelsPerTask, [&](std::size_t b, std::size_t e) {
     // One block of im2col rows per thread (its first task's), reused for each task: L1-resident.

@@ -60,23 +60,31 @@ inline void im2col_nhwc(const float* in, Dims d, int k, int stride, std::size_t 
 }
 
 namespace detail {
-// Few input channels and at most one weight panel of outputs (the stem: 3 → 16..32):
-// direct convolution, a group of output pixels' channels held in registers, each
-// input value broadcast against a row of the packed [k·k·c, panel] weights. im2col +
-// GEMM would spend more on moving 27-float patches than on the arithmetic. K and C
-// are the kernel size and input channels when known at compile time (0: read from
-// f and d), so the stem's 27 taps unroll completely.
-template <class Arch, int V, int K, int C>
+// Longest patch (k·k·c floats) the direct path takes: its edge groups gather
+// their patches on the stack.
+inline constexpr int kDirectMaxDepth = 512;
+
+// Direct convolution for one weight panel of outputs: a group of G output
+// pixels of one row holds G·V accumulators in registers, and each input value
+// is broadcast against a row of the packed [k·k·c, panel] weights. Groups whose
+// taps all fall inside the image read the input in place; the others (a row's
+// edges, a row's or the range's last pixels) first gather their patches, zeros
+// outside the image, with im2col, so no pixel takes a slower path. K, C, S are
+// the kernel size, input channels and stride when known at compile time (0:
+// read from f and d): the pixels' distance S·C is then an immediate of the
+// loads, where a run-time one costs index registers GCC spills.
+template <class Arch, int V, int K, int C, int S>
 void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out_rows, std::size_t p_begin,
                       std::size_t p_end) {
   using B = xsimd::batch<float, Arch>;
   constexpr int kLanes = static_cast<int>(B::size);
   // Pixels per group: G·V accumulators, at most 16 of the registers.
   constexpr int G = V <= 2 ? 8 : 4;
-  const int k = K != 0 ? K : f.k, c = C != 0 ? C : d.c;
-  const int stride = f.stride, pad = conv_pad(k, stride), n_out = f.out_c;
+  const int k = K != 0 ? K : f.k, c = C != 0 ? C : d.c, stride = S != 0 ? S : f.stride;
+  const int pad = conv_pad(k, stride), n_out = f.out_c;
   const int oh = conv_out(d.h, k, stride), ow = conv_out(d.w, k, stride);
   const std::size_t per_image = static_cast<std::size_t>(oh) * ow, co = static_cast<std::size_t>(n_out);
+  const std::size_t depth = static_cast<std::size_t>(k) * k * c;  // ≤ kDirectMaxDepth (dense_conv_is_direct)
   const float* w = f.weights.data();  // one panel: row t holds V·kLanes weights
   std::array<B, V> bias;
   alignas(64) float bias_padded[V * kLanes] = {};
@@ -90,7 +98,7 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out_r
   // The activation on the registers (a predictable branch per pixel): the output
   // is written once, never re-read by a separate pass.
   const int whole = n_out / kLanes;  // vectors stored as they are; a last partial one goes through tmp
-  const auto store = [&](std::array<B, V> acc, std::size_t p) {
+  const auto store = [&](const std::array<B, V>& acc, std::size_t p) {
     float* o = out_rows + (p - p_begin) * co;
 #pragma GCC unroll 16
     for (int v = 0; v < V; ++v) {
@@ -104,55 +112,53 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out_r
       }
     }
   };
+  // Pixels p .. p+count of a group: pixel i's taps of kernel rows ky0 .. ky1 start
+  // at x + (ky - ky0)·row_pitch + i·pitch (kPitch: pitch when a constant, else 0).
+  const auto group = [&]<std::size_t kPitch>(const float* x, std::size_t pitch, std::size_t row_pitch, int ky0,
+                                             int ky1, std::size_t p, int count) {
+    const std::size_t ps = kPitch != 0 ? kPitch : pitch;
+    // Every loop over acc is unrolled whole, or GCC keeps it in memory (see gemm_tile).
+    std::array<std::array<B, V>, G> acc;
+#pragma GCC unroll 16
+    for (int i = 0; i < G; ++i) acc[i] = bias;
+    for (int ky = ky0; ky < ky1; ++ky, x += row_pitch) {
+      const float* w_row = w + static_cast<std::size_t>(ky * k * c) * V * kLanes;
+      for (int t = 0; t < k * c; ++t) {  // (kx, ci) pairs: contiguous in NHWC and in the weights
+        std::array<B, V> wv;
+#pragma GCC unroll 16
+        for (int v = 0; v < V; ++v) wv[v] = B::load_aligned(w_row + static_cast<std::size_t>(t * V + v) * kLanes);
+#pragma GCC unroll 16
+        for (int i = 0; i < G; ++i) {
+          const B xb(x[i * ps + static_cast<std::size_t>(t)]);
+#pragma GCC unroll 16
+          for (int v = 0; v < V; ++v) acc[i][v] = xsimd::fma(xb, wv[v], acc[i][v]);
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < G; ++i)
+      if (i < count) store(acc[i], p + static_cast<std::size_t>(i));
+  };
+  alignas(64) float patches[G * kDirectMaxDepth];  // an edge group's im2col rows
   std::size_t n = p_begin / per_image;
   int oy = static_cast<int>(p_begin % per_image) / ow, ox = static_cast<int>(p_begin % per_image) % ow;
   for (std::size_t p = p_begin; p < p_end;) {
-    const float* src = in + n * d.plane() * static_cast<std::size_t>(c);
-    const int iy0 = oy * stride - pad, ix0 = ox * stride - pad;
-    const int ky0 = std::max(0, -iy0), ky1 = std::min(k, d.h - iy0);
-    int step = 1;
-    if (ox >= ox_lo && ox + G <= ox_hi && p + G <= p_end) {
-      // G pixels of one row: G·V independent accumulators keep both FMA pipes busy.
-      step = G;
-      // Every loop over acc is unrolled whole, or GCC keeps it in memory (see gemm_tile).
-      std::array<std::array<B, V>, G> acc;
-#pragma GCC unroll 16
-      for (int i = 0; i < G; ++i) acc[i] = bias;
-      for (int ky = ky0; ky < ky1; ++ky) {
-        const float* x_row = src + (static_cast<std::size_t>(iy0 + ky) * d.w + ix0) * c;
-        const float* w_row = w + static_cast<std::size_t>(ky * k * c) * V * kLanes;
-        for (int t = 0; t < k * c; ++t) {  // (kx, ci) pairs: contiguous in NHWC and in the weights
-          std::array<B, V> wv;
-#pragma GCC unroll 16
-          for (int v = 0; v < V; ++v) wv[v] = B::load_aligned(w_row + static_cast<std::size_t>(t * V + v) * kLanes);
-#pragma GCC unroll 16
-          for (int i = 0; i < G; ++i) {
-            const B xb(x_row[static_cast<std::size_t>(i * stride * c + t)]);
-#pragma GCC unroll 16
-            for (int v = 0; v < V; ++v) acc[i][v] = xsimd::fma(xb, wv[v], acc[i][v]);
-          }
-        }
-      }
-#pragma GCC unroll 16
-      for (int i = 0; i < G; ++i) store(acc[i], p + static_cast<std::size_t>(i));
+    const int count = static_cast<int>(std::min({static_cast<std::size_t>(G), static_cast<std::size_t>(ow - ox), p_end - p}));
+    if (count == G && ox >= ox_lo && ox + G <= ox_hi) {
+      // Kernel rows outside the image are skipped: they would only add zeros.
+      const int iy0 = oy * stride - pad;
+      const int ky0 = std::max(0, -iy0), ky1 = std::min(k, d.h - iy0);
+      const float* x = in + ((n * static_cast<std::size_t>(d.h) + static_cast<std::size_t>(iy0 + ky0)) * d.w +
+                             static_cast<std::size_t>(ox * stride - pad)) * c;
+      group.template operator()<static_cast<std::size_t>(S * C)>(x, static_cast<std::size_t>(stride * c),
+                                                                   static_cast<std::size_t>(d.w) * c, ky0, ky1, p, G);
     } else {
-      const int kx0 = std::max(0, -ix0), kx1 = std::min(k, d.w - ix0);
-      std::array<B, V> acc = bias;
-      for (int ky = ky0; ky < ky1; ++ky)
-        for (int kx = kx0; kx < kx1; ++kx) {
-          const float* x = src + (static_cast<std::size_t>(iy0 + ky) * d.w + ix0 + kx) * c;
-          const float* wt = w + static_cast<std::size_t>((ky * k + kx) * c) * V * kLanes;
-          for (int ci = 0; ci < c; ++ci) {
-            const B xb(x[ci]);
-#pragma GCC unroll 16
-            for (int v = 0; v < V; ++v)
-              acc[v] = xsimd::fma(xb, B::load_aligned(wt + static_cast<std::size_t>(ci * V + v) * kLanes), acc[v]);
-          }
-        }
-      store(acc, p);
+      im2col_nhwc(in, d, k, stride, p, p + static_cast<std::size_t>(count), patches);
+      group.template operator()<static_cast<std::size_t>(K * K * C)>(patches, depth, static_cast<std::size_t>(k * c),
+                                                                       0, k, p, count);
     }
-    p += static_cast<std::size_t>(step);
-    ox += step;
+    p += static_cast<std::size_t>(count);
+    ox += count;
     if (ox == ow) {
       ox = 0;
       if (++oy == oh) {
@@ -163,27 +169,43 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out_r
   }
 }
 
+// The shapes with a compiled direct kernel beyond the few-channel generic one:
+// MobileNetV4's stem (3×3/2, 3 channels) and Conv-S's first block (3×3/2, 32
+// channels into 32, or fewer in the width variants).
+constexpr bool direct_conv_compiled(int k, int in_c, int stride) {
+  return k == 3 && stride == 2 && (in_c == 3 || in_c == 32);
+}
+
 template <class Arch, int V>
 void direct_conv_rows_any(const float* in, Dims d, const FoldedConv& f, float* out_rows, std::size_t p_begin,
                           std::size_t p_end) {
-  if (f.k == 3 && d.c == 3)  // every MobileNetV4 stem
-    direct_conv_rows<Arch, V, 3, 3>(in, d, f, out_rows, p_begin, p_end);
-  else
-    direct_conv_rows<Arch, V, 0, 0>(in, d, f, out_rows, p_begin, p_end);
+  if (f.k == 3 && f.stride == 2 && d.c == 3) return direct_conv_rows<Arch, V, 3, 3, 2>(in, d, f, out_rows, p_begin, p_end);
+  if constexpr (V <= 2)
+    if (f.k == 3 && f.stride == 2 && d.c == 32)
+      return direct_conv_rows<Arch, V, 3, 32, 2>(in, d, f, out_rows, p_begin, p_end);
+  direct_conv_rows<Arch, V, 0, 0, 0>(in, d, f, out_rows, p_begin, p_end);
 }
 }  // namespace detail
 
-// True when dense_conv_rows takes the direct path, which needs no im2col scratch.
+// True when dense_conv_rows takes the direct path, which needs no im2col scratch:
+// few input channels (the stem: im2col + GEMM would spend more on moving 27-float
+// patches than on the arithmetic), or an output of at most two vectors on
+// AVX-512 with a compiled kernel, where im2col costs a quarter of the layer's
+// time (k·k·c floats moved per pixel for only 32 outputs) and the GEMM's narrow
+// tile runs slower than the direct loop: Conv-S's 3×3/2 32 → 32 took 0.77 of the time.
 template <class Arch>
-constexpr bool dense_conv_is_direct(int in_c, int out_c, int k) {
-  return in_c <= 4 && out_c <= GemmTiling<Arch>::kPanel && k > 1;
+constexpr bool dense_conv_is_direct(int in_c, int out_c, int k, int stride) {
+  using T = GemmTiling<Arch>;
+  if (k <= 1 || k * k * in_c > detail::kDirectMaxDepth) return false;
+  if (in_c <= 4) return out_c <= T::kPanel;
+  return T::kLanes >= 16 && out_c <= 2 * T::kLanes && detail::direct_conv_compiled(k, in_c, stride);
 }
 
 // im2col floats dense_conv_rows needs for `pixels` output pixels (none for a 1×1
 // stride-1 convolution or the direct path).
 template <class Arch>
 constexpr std::size_t im2col_floats(std::size_t pixels, int in_c, int out_c, int k, int stride) {
-  if ((k == 1 && stride == 1) || dense_conv_is_direct<Arch>(in_c, out_c, k)) return 0;
+  if ((k == 1 && stride == 1) || dense_conv_is_direct<Arch>(in_c, out_c, k, stride)) return 0;
   return pixels * static_cast<std::size_t>(k * k * in_c);
 }
 
@@ -202,7 +224,7 @@ std::size_t dense_conv_scratch(Dims in, const FoldedConv& f) {
 template <class Arch>
 void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_scratch, float* out_rows,
                      const float* residual_rows, std::size_t p_begin, std::size_t p_end) {
-  if (dense_conv_is_direct<Arch>(d.c, f.out_c, f.k)) {
+  if (dense_conv_is_direct<Arch>(d.c, f.out_c, f.k, f.stride)) {
     constexpr int kLanes = GemmTiling<Arch>::kLanes;
     const int vectors = (f.out_c + kLanes - 1) / kLanes;  // the width of the one weight panel
     [&]<int... V>(std::integer_sequence<int, V...>) {
