@@ -109,8 +109,8 @@ ISA_TEST(KernelDense, ConvolutionMatchesReference) {
   MNV4_REQUIRE_ISA();
   // 40 columns: the direct kernel's pixel groups read the image in place
   // between its edges and gather their patches at them; 7: gathered only.
-  for (int in_c : {3, 5, 32})
-    for (int out_c : {1, kLanes + 1, 2 * kLanes, 48})
+  for (int in_c : {3, 5, 24, 32})
+    for (int out_c : {1, kLanes + 1, 2 * kLanes, 48, 6 * kLanes})
       for (int k : {1, 3})
         for (int s : {1, 2})
           for (Act act : {Act::kNone, Act::kRelu, Act::kGelu})
@@ -131,10 +131,10 @@ ISA_TEST(KernelDense, ConvolutionMatchesReference) {
 ISA_TEST(KernelDense, PixelRangesComposeTheWholeOutput) {
   MNV4_REQUIRE_ISA();
   // Ranges that start and end inside rows and inside the direct kernel's groups.
-  for (int in_c : {3, 32}) {
+  for (const auto& [in_c, out_c] : {std::pair{3, 2 * kLanes}, {32, 2 * kLanes}, {24, 6 * kLanes}}) {
     const Dims d{2, in_c, 11, 38};
     const Tensor x({d.n, d.h, d.w, d.c}, randoms(d.count(), 7));
-    const FoldedConv f = kernels::cpu::pack_for_gemm<Arch>(fold_dense(random_conv_bn(2 * kLanes, in_c, 3, 4), 2, Act::kRelu));
+    const FoldedConv f = kernels::cpu::pack_for_gemm<Arch>(fold_dense(random_conv_bn(out_c, in_c, 3, 4), 2, Act::kRelu));
     const Dims o{d.n, f.out_c, conv_out(d.h, 3, 2), conv_out(d.w, 3, 2)};
     Tensor whole({o.n, o.h, o.w, o.c}), parts(whole.shape());
     std::vector<float> scratch(kernels::cpu::dense_conv_scratch<Arch>(d, f) + 1);

@@ -64,9 +64,17 @@ namespace detail {
 // their patches on the stack.
 inline constexpr int kDirectMaxDepth = 512;
 
-// Direct convolution for one weight panel of outputs: a group of G output
+// Widest output of the direct kernel, in vectors: with 32 registers, 4 pixels ×
+// 6 vectors of accumulators, a row of 6 weights and a broadcast take 31; with 16,
+// one GEMM panel.
+template <class Arch>
+constexpr int direct_max_vectors() {
+  return GemmTiling<Arch>::kLanes >= 16 ? 6 : GemmTiling<Arch>::kPanelVectors;
+}
+
+// Direct convolution for outputs up to V vectors wide: a group of G output
 // pixels of one row holds G·V accumulators in registers, and each input value
-// is broadcast against a row of the packed [k·k·c, panel] weights. Groups whose
+// is broadcast against a row of the [k·k·c, out] weights. Groups whose
 // taps all fall inside the image read the input in place; the others (a row's
 // edges, a row's or the range's last pixels) first gather their patches, zeros
 // outside the image, with im2col, so no pixel takes a slower path. K, C, S are
@@ -78,14 +86,19 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out_r
                       std::size_t p_end) {
   using B = xsimd::batch<float, Arch>;
   constexpr int kLanes = static_cast<int>(B::size);
-  // Pixels per group: G·V accumulators, at most 16 of the registers.
+  // Pixels per group: G·V accumulators, 16 to 24 of the registers.
   constexpr int G = V <= 2 ? 8 : 4;
   const int k = K != 0 ? K : f.k, c = C != 0 ? C : d.c, stride = S != 0 ? S : f.stride;
   const int pad = conv_pad(k, stride), n_out = f.out_c;
   const int oh = conv_out(d.h, k, stride), ow = conv_out(d.w, k, stride);
   const std::size_t per_image = static_cast<std::size_t>(oh) * ow, co = static_cast<std::size_t>(n_out);
   const std::size_t depth = static_cast<std::size_t>(k) * k * c;  // ≤ kDirectMaxDepth (dense_conv_is_direct)
-  const float* w = f.weights.data();  // one panel: row t holds V·kLanes weights
+  // The weights in the GEMM's column panels (pack_for_gemm): vector v of a
+  // weight row is vector v % kPV of panel v / kPV, whose rows are kPV vectors
+  // wide except the last panel's.
+  constexpr int kPV = GemmTiling<Arch>::kPanelVectors, kPanels = (V + kPV - 1) / kPV;
+  constexpr auto panel_width = [](int j) { return (V - j * kPV < kPV ? V - j * kPV : kPV) * kLanes; };
+  const float* w = f.weights.data();
   std::array<B, V> bias;
   alignas(64) float bias_padded[V * kLanes] = {};
   std::copy_n(f.bias.data(), n_out, bias_padded);
@@ -122,11 +135,16 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out_r
 #pragma GCC unroll 16
     for (int i = 0; i < G; ++i) acc[i] = bias;
     for (int ky = ky0; ky < ky1; ++ky, x += row_pitch) {
-      const float* w_row = w + static_cast<std::size_t>(ky * k * c) * V * kLanes;
+      std::array<const float*, kPanels> w_rows;  // kernel row ky's first weight row, per panel
+#pragma GCC unroll 4
+      for (int j = 0; j < kPanels; ++j)
+        w_rows[j] = w + depth * static_cast<std::size_t>(j * kPV * kLanes) +
+                    static_cast<std::size_t>(ky * k * c) * static_cast<std::size_t>(panel_width(j));
       for (int t = 0; t < k * c; ++t) {  // (kx, ci) pairs: contiguous in NHWC and in the weights
         std::array<B, V> wv;
 #pragma GCC unroll 16
-        for (int v = 0; v < V; ++v) wv[v] = B::load_aligned(w_row + static_cast<std::size_t>(t * V + v) * kLanes);
+        for (int v = 0; v < V; ++v)
+          wv[v] = B::load_aligned(w_rows[v / kPV] + static_cast<std::size_t>(t * panel_width(v / kPV) + v % kPV * kLanes));
 #pragma GCC unroll 16
         for (int i = 0; i < G; ++i) {
           const B xb(x[i * ps + static_cast<std::size_t>(t)]);
@@ -169,36 +187,48 @@ void direct_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out_r
   }
 }
 
-// The shapes with a compiled direct kernel beyond the few-channel generic one:
-// MobileNetV4's stem (3×3/2, 3 channels) and Conv-S's first block (3×3/2, 32
-// channels into 32, or fewer in the width variants).
+// The shapes with a compiled direct kernel beyond the few-channel generic one
+// (which also runs MobileNetV4's stem, 3×3/2 from 3 channels): the 3×3/2
+// convolutions from 24 or 32 channels into at most 96, Conv-S's first two blocks
+// and the large models' FusedIB expansion.
 constexpr bool direct_conv_compiled(int k, int in_c, int stride) {
-  return k == 3 && stride == 2 && (in_c == 3 || in_c == 32);
+  return k == 3 && stride == 2 && (in_c == 24 || in_c == 32);
 }
 
 template <class Arch, int V>
 void direct_conv_rows_any(const float* in, Dims d, const FoldedConv& f, float* out_rows, std::size_t p_begin,
                           std::size_t p_end) {
-  if (f.k == 3 && f.stride == 2 && d.c == 3) return direct_conv_rows<Arch, V, 3, 3, 2>(in, d, f, out_rows, p_begin, p_end);
-  if constexpr (V <= 2)
+  constexpr bool kPanelWide = V <= GemmTiling<Arch>::kPanelVectors;
+  if constexpr (kPanelWide)
+    if (f.k == 3 && f.stride == 2 && d.c == 3)
+      return direct_conv_rows<Arch, V, 3, 3, 2>(in, d, f, out_rows, p_begin, p_end);
+  if constexpr (GemmTiling<Arch>::kLanes >= 16) {
     if (f.k == 3 && f.stride == 2 && d.c == 32)
       return direct_conv_rows<Arch, V, 3, 32, 2>(in, d, f, out_rows, p_begin, p_end);
-  direct_conv_rows<Arch, V, 0, 0, 0>(in, d, f, out_rows, p_begin, p_end);
+    if (f.k == 3 && f.stride == 2 && d.c == 24)
+      return direct_conv_rows<Arch, V, 3, 24, 2>(in, d, f, out_rows, p_begin, p_end);
+  }
+  if constexpr (kPanelWide)
+    direct_conv_rows<Arch, V, 0, 0, 0>(in, d, f, out_rows, p_begin, p_end);
+  else  // dense_conv_is_direct admits wider outputs only for the compiled shapes
+    mnv4::detail::fail("dense_conv: no direct kernel for ", f.k, "x", f.k, "/", f.stride, " from ", d.c, " channels");
 }
 }  // namespace detail
 
 // True when dense_conv_rows takes the direct path, which needs no im2col scratch:
 // few input channels (the stem: im2col + GEMM would spend more on moving 27-float
-// patches than on the arithmetic), or an output of at most two vectors on
-// AVX-512 with a compiled kernel, where im2col costs a quarter of the layer's
-// time (k·k·c floats moved per pixel for only 32 outputs) and the GEMM's narrow
-// tile runs slower than the direct loop: Conv-S's 3×3/2 32 → 32 took 0.77 of the time.
+// patches than on the arithmetic), or, on AVX-512, a compiled shape with at most
+// six vectors of outputs. There im2col moves k·k·c floats per pixel for few
+// outputs, and the direct loop reads the input in place for all of them at once
+// (the GEMM splits 96 outputs into a 64- and a 32-wide panel): measured against
+// im2col + GEMM, 3×3/2 32 → 32 took 0.77 of the time, 32 → 96 0.91, 24 → 96 0.94.
 template <class Arch>
 constexpr bool dense_conv_is_direct(int in_c, int out_c, int k, int stride) {
   using T = GemmTiling<Arch>;
   if (k <= 1 || k * k * in_c > detail::kDirectMaxDepth) return false;
   if (in_c <= 4) return out_c <= T::kPanel;
-  return T::kLanes >= 16 && out_c <= 2 * T::kLanes && detail::direct_conv_compiled(k, in_c, stride);
+  return T::kLanes >= 16 && out_c <= detail::direct_max_vectors<Arch>() * T::kLanes &&
+         detail::direct_conv_compiled(k, in_c, stride);
 }
 
 // im2col floats dense_conv_rows needs for `pixels` output pixels (none for a 1×1
@@ -229,7 +259,7 @@ void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_s
     const int vectors = (f.out_c + kLanes - 1) / kLanes;  // the width of the one weight panel
     [&]<int... V>(std::integer_sequence<int, V...>) {
       ((vectors == V + 1 ? detail::direct_conv_rows_any<Arch, V + 1>(in, d, f, out_rows, p_begin, p_end) : void()), ...);
-    }(std::make_integer_sequence<int, GemmTiling<Arch>::kPanelVectors>{});
+    }(std::make_integer_sequence<int, detail::direct_max_vectors<Arch>()>{});
     if (residual_rows != nullptr)
       bias_act_residual<Arch>(out_rows, p_end - p_begin, f.out_c, static_cast<std::size_t>(f.out_c), nullptr,
                               Act::kNone, residual_rows, static_cast<std::size_t>(f.out_c));
