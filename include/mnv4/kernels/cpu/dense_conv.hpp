@@ -1,6 +1,8 @@
 #pragma once
 // Dense k×k convolution on NHWC (stem, FusedIB expansion, ConvBnAct) as
-// im2col + GEMM; a 1×1 stride-1 convolution is the GEMM alone.
+// im2col + GEMM, or directly where few input channels or few outputs make the
+// im2col copy a large share of the work (dense_conv_is_direct); a 1×1 stride-1
+// convolution is the GEMM alone.
 #include "mnv4/config.hpp"
 #include <algorithm>
 #include <array>
