@@ -32,6 +32,9 @@ class AnyModel {
   virtual Features features(const Tensor& input, Layout layout) = 0;
   // NCHW input; no allocation after the first call at a given size.
   virtual void run_into(const float* input, Dims in, float* logits) = 0;
+  // Per-block times of the run_into() passes from now on (Workspace::enable_profiling).
+  virtual void enable_profiling(bool on) = 0;
+  virtual const Profile& profile() const = 0;
 };
 
 template <class Net, class B>
@@ -52,6 +55,8 @@ class ModelAdapter final : public AnyModel {
   void run_into(const float* input, Dims in, float* logits) override {
     model_.run(input, in, Layout::kNCHW, workspace_, logits);
   }
+  void enable_profiling(bool on) override { workspace_.enable_profiling(on); }
+  const Profile& profile() const override { return workspace_.profile(); }
 
  private:
   Model<Net, B> model_;
@@ -66,9 +71,6 @@ std::unique_ptr<AnyModel> make_from(std::string_view name, TypeList<Nets...>) {
   return m;
 }
 }  // namespace detail
-
-using AllNetworks = TypeList<ConvSmall, ConvSmall035, ConvSmall050, ConvMedium, ConvLarge, HybridMedium,
-                             HybridMedium075, HybridLarge, HybridLarge075>;
 
 inline std::vector<std::string_view> model_names() {
   return []<class... N>(TypeList<N...>) { return std::vector<std::string_view>{N::name...}; }(AllNetworks{});
