@@ -1,8 +1,9 @@
 // Where ONNX Runtime spends its time, block by block: runs an ONNX export with
 // ORT's profiler on and prints the median time of every timm block
-// (blocks.S.I), the stem and the head, summed over their nodes. Put it beside
-// mnv4's own per-kernel figures (bench_kernels) to see which layers a peer
-// does better. Not part of the build or the tests.
+// (blocks.S.I), the stem (conv_stem) and the head, summed over their nodes:
+// the rows `mnv4-run --bench N --profile` prints for mnv4. Works on timm's
+// exports and on mnv4-export-onnx's (same node names). Not part of the build
+// or the tests.
 //
 //   ORT_DIR=build/ort node benchmarks/ort_profile.mjs <model.onnx> [threads=1] [runs=50]
 //
@@ -64,7 +65,7 @@ const median = (v) => {
 const groupOf = (name) => {
   const m = /blocks\.(\d+)\.(\d+)/.exec(name);
   if (m) return `blocks.${m[1]}.${m[2]}`;
-  return /blocks/.test(name) ? 'blocks (other)' : /conv_stem|bn1/.test(name) ? 'stem' : 'head and other';
+  return /blocks/.test(name) ? 'blocks (other)' : /conv_stem|bn1/.test(name) ? 'conv_stem' : 'head and other';
 };
 const perNode = new Map();
 for (const e of trace) {

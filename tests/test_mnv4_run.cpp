@@ -12,6 +12,7 @@
 #include "run_process.hpp"
 #include "golden.hpp"
 #include "mnv4/io/safetensors.hpp"
+#include "mnv4/models/hybrid_medium.hpp"
 
 namespace mnv4::test {
 namespace {
@@ -58,6 +59,21 @@ TEST(Mnv4Run, BenchOnSyntheticWeights) {
   EXPECT_NE(r.output.find("min_ms="), std::string::npos) << r.output;
 }
 
+TEST(Mnv4Run, ProfilePrintsEveryBlock) {
+  const Result r = run("--model mobilenetv4_hybrid_medium --resolution 64 64 --bench 2 --threads 2 --profile");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::size_t rows = 0;
+  for (std::size_t at = r.output.find("profile block="); at != std::string::npos;
+       at = r.output.find("profile block=", at + 1))
+    ++rows;
+  EXPECT_EQ(rows, HybridMedium::num_blocks + 2) << r.output;  // conv_stem, every block, head
+  EXPECT_NE(r.output.find("profile block=conv_stem kind=stem ms="), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("profile block=blocks.3.1 kind=uib_extra_dw ms="), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("profile block=head kind=head ms="), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("profile total_ms="), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("passes=2"), std::string::npos) << r.output;
+}
+
 TEST(Mnv4Run, BadArgumentsFailWithAMessage) {
   const std::pair<std::string, std::string> cases[] = {
       {"", "--model is required"},
@@ -66,6 +82,7 @@ TEST(Mnv4Run, BadArgumentsFailWithAMessage) {
       {"--model mobilenetv4_conv_small --resolution 16 16 --bench 1", "--resolution expects an integer >= 32"},
       {"--model mobilenetv4_conv_small --backend gpu --bench 1", "unknown backend 'gpu'"},
       {"--model mobilenetv4_conv_small --frobnicate", "unknown argument '--frobnicate'"},
+      {"--model mobilenetv4_conv_small --profile", "--profile needs --bench N"},
       {"--model mobilenetv4_conv_small --input in.safetensors --output out.safetensors",
        "--weights is required"},
       {"--model mobilenetv4_conv_small --weights /nonexistent.safetensors --input x --output y",

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -146,6 +147,40 @@ TEST(ModelInput, WrongShapesAreClearErrors) {
               ::testing::ThrowsMessage<Error>(::testing::HasSubstr("mobilenetv4_conv_small")));
   EXPECT_THAT([&] { model.run(Tensor({1, 3, 64, 64}), Layout::kNHWC); },
               ::testing::ThrowsMessage<Error>(::testing::HasSubstr("[N, H, W, 3] (NHWC)")));
+}
+
+TEST(ModelProfile, TimesEveryBlockOfEveryPass) {
+  Model<HybridMedium> net;
+  net.load_random(3);
+  Workspace ws;
+  ws.enable_profiling();
+  const Tensor input = random_input({2, 3, 80, 64}, 1);
+  const Tensor plain = net.run(input);
+  const Tensor profiled = net.run(input, ws);
+  EXPECT_TRUE(std::equal(profiled.values().begin(), profiled.values().end(), plain.values().begin()))
+      << "profiling must not change what is computed";
+  net.run(input, ws);
+  const Profile& p = ws.profile();
+  EXPECT_EQ(p.passes, 2);
+  ASSERT_EQ(p.blocks.size(), HybridMedium::num_blocks + 2);
+  EXPECT_EQ(p.blocks.front().block, "conv_stem");
+  EXPECT_EQ(p.blocks[1].block, "blocks.0.0");
+  EXPECT_EQ(p.blocks[1].kind, "fused_ib");
+  EXPECT_EQ(p.blocks.back().block, "head");
+  int64_t macs = 0;
+  for (const BlockTime& b : p.blocks) {
+    macs += b.macs;
+    EXPECT_GT(b.seconds, 0.0) << b.block;
+  }
+  EXPECT_EQ(macs, 2 * HybridMedium::macs_at(80, 64));
+  // A new extent starts a new profile; switching it off stops counting.
+  net.run(random_input({1, 3, 64, 64}, 2), ws);
+  EXPECT_EQ(ws.profile().passes, 1);
+  EXPECT_EQ(ws.profile().blocks.back().macs, mnv4::macs(HybridMedium::head));
+  ws.enable_profiling(false);
+  net.run(input, ws);
+  EXPECT_EQ(ws.profile().passes, 0);
+  EXPECT_TRUE(ws.profile().blocks.empty());
 }
 
 TEST(ModelDescription, NativeResolutionFacts) {

@@ -36,6 +36,8 @@ constexpr const char* kUsage = R"(usage:
   --resolution H W    input size for --bench (default 224 224)
   --batch N           batch size for --bench (default 1)
   --bench N           time N forward passes after 3 warm-ups; prints median_ms=, min_ms=
+  --profile           with --bench: then N more passes with every block timed; one line a block
+                      (block=conv_stem|blocks.S.I|head kind= ms= share= gflops=), mean per pass
   --list              print the known model names
 )";
 
@@ -45,7 +47,7 @@ struct UsageError {
 
 struct Options {
   std::string model, weights, input, input_key = "input", output, backend = "cpu", isa;
-  bool features = false, nhwc = false, list = false;
+  bool features = false, nhwc = false, list = false, profile = false;
   int threads = 1, height = 224, width = 224, batch = 1, bench = 0;
 };
 
@@ -77,6 +79,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--features") o.features = true;
     else if (a == "--nhwc") o.nhwc = true;
     else if (a == "--list") o.list = true;
+    else if (a == "--profile") o.profile = true;
     else if (a == "--threads") o.threads = parse_int(a, *value(), 1);
     else if (a == "--batch") o.batch = parse_int(a, *value(), 1);
     else if (a == "--bench") o.bench = parse_int(a, *value(), 1);
@@ -93,6 +96,7 @@ Options parse(int argc, char** argv) {
   }
   if (o.list) return o;
   if (o.model.empty()) throw UsageError{"--model is required"};
+  if (o.profile && o.bench == 0) throw UsageError{"--profile needs --bench N"};
   if (o.bench == 0 && (o.input.empty() || o.output.empty()))
     throw UsageError{"give --input and --output to run on a tensor, or --bench N to time"};
   if (o.bench == 0 && o.weights.empty()) throw UsageError{"--weights is required unless --bench is given"};
@@ -103,6 +107,24 @@ void write_outputs(const Options& o, const std::vector<mnv4::dispatch::Array>& a
   std::vector<mnv4::io::TensorView> out;
   for (const auto& a : arrays) out.push_back({a.name, a.shape, a.values});
   mnv4::io::write_safetensors(o.output, out);
+}
+
+// Separate passes from the timed ones, so the clock reads never touch median_ms.
+template <class Pass>
+void print_profile(mnv4::dispatch::Runner& model, int passes, Pass&& pass) {
+  model.enable_profiling(true);
+  for (int i = 0; i < passes; ++i) pass();
+  const mnv4::dispatch::Profile p = model.profile();
+  model.enable_profiling(false);
+  double total = 0;
+  for (const auto& b : p.blocks) total += b.seconds;
+  for (const auto& b : p.blocks) {
+    const double ms = 1e3 * b.seconds / static_cast<double>(p.passes);
+    std::printf("profile block=%s kind=%s ms=%.4f share=%.1f%% gflops=%.1f\n", b.block.c_str(), b.kind.c_str(), ms,
+                100.0 * b.seconds / total, 2.0 * static_cast<double>(b.macs) / (ms * 1e6));
+  }
+  std::printf("profile total_ms=%.3f passes=%lld\n", 1e3 * total / static_cast<double>(p.passes),
+              static_cast<long long>(p.passes));
 }
 
 int run(const Options& o) {
@@ -140,6 +162,7 @@ int run(const Options& o) {
                 model->model().c_str(), model->backend().c_str(), model->isa().c_str(), o.batch, o.height, o.width,
                 o.threads, static_cast<long long>(model->params()), static_cast<long long>(model->macs(o.height, o.width)),
                 median, ms.front(), gflops);
+    if (o.profile) print_profile(*model, o.bench, [&] { model->run_into(input.data(), shape, logits.data()); });
     return 0;
   }
 

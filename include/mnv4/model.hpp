@@ -11,6 +11,7 @@
 #include "mnv4/config.hpp"
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -26,6 +27,7 @@
 #include "mnv4/core/dims.hpp"
 #include "mnv4/core/error.hpp"
 #include "mnv4/core/layout_convert.hpp"
+#include "mnv4/core/profile.hpp"
 #include "mnv4/core/tensor.hpp"
 #include "mnv4/core/thread_pool.hpp"
 #include "mnv4/io/checkpoint.hpp"
@@ -67,10 +69,24 @@ class Workspace {
   }
   int threads() const { return pool_ ? pool_->size() : 1; }
 
+  // Time every block of the passes run with this workspace from now on (off by
+  // default: two clock reads per block). Enabling again starts a new profile.
+  void enable_profiling(bool on = true) {
+    profiling_ = on;
+    profile_ = {};
+    profiled_ = {};
+  }
+  // Per-block time summed over profile().passes passes at one input extent (a
+  // new extent starts a new profile).
+  const Profile& profile() const { return profile_; }
+
  private:
   template <class, class>
   friend class Model;
   std::unique_ptr<ThreadPool> pool_;
+  bool profiling_ = false;
+  Profile profile_;
+  Dims profiled_{};  // the extent profile_ was laid out for
   Dims planned_{};
   AlignedBuffer act_[2];
   AlignedBuffer scratch_;
@@ -289,8 +305,19 @@ class Model {
       layout = want;
     };
 
+    // Profiling: each block's row gets the time since the previous mark.
+    if (ws.profiling_ && ws.profiled_ != in) lay_out_profile(ws, in);
+    auto last = ws.profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto mark = [&](std::size_t row) {
+      if (!ws.profiling_) return;
+      const auto now = std::chrono::steady_clock::now();
+      ws.profile_.blocks[row].seconds += std::chrono::duration<double>(now - last).count();
+      last = now;
+    };
+
     Dims d = in;
     impls.stem->run(ws.act_[cur].data(), d, ws.act_[1 - cur].data(), ws.scratch_.data(), ctx);
+    mark(0);
     d = StemImpl::output_dims(d);
     cur = 1 - cur;
     if (features != nullptr) features->stem = to_nchw_tensor(ws.act_[cur].data(), d, layout);
@@ -300,6 +327,7 @@ class Model {
       using P = std::tuple_element_t<i, typename ToTuple<typename Net::blocks>::type>;
       ensure_layout(Impl::layout, d);
       std::get<i>(impls.blocks)->run(ws.act_[cur].data(), d, ws.act_[1 - cur].data(), ws.scratch_.data(), ctx);
+      mark(i + 1);
       d = Impl::output_dims(d);
       cur = 1 - cur;
       if (features != nullptr && is_stage_end<P>())
@@ -313,6 +341,20 @@ class Model {
       pre_logits = features->pre_logits.data();
     }
     impls.head->run(ws.act_[cur].data(), d, pre_logits, logits, ws.scratch_.data(), ctx);
+    mark(Net::num_blocks + 1);
+    if (ws.profiling_) ++ws.profile_.passes;
+  }
+
+  // One row per block, named like timm's modules, with its MACs at extent `in`.
+  static void lay_out_profile(Workspace& ws, Dims in) {
+    const auto rows = Net::describe(in.h, in.w);
+    Profile p;
+    for (const BlockShape& r : rows)
+      p.blocks.push_back({r.stage < 0 ? "conv_stem" : "blocks." + std::to_string(r.stage) + "." + std::to_string(r.index),
+                          r.kind, r.macs * in.n, 0.0});
+    p.blocks.push_back({"head", "head", mnv4::macs(Net::head) * in.n, 0.0});
+    ws.profile_ = std::move(p);
+    ws.profiled_ = in;
   }
 
   template <class List>

@@ -18,6 +18,17 @@
 
 namespace mnv4::dispatch {
 
+// One row of a per-block profile (mnv4/core/profile.hpp), in standard types.
+struct BlockTime {
+  std::string block, kind;
+  int64_t macs = 0;
+  double seconds = 0;
+};
+struct Profile {
+  int64_t passes = 0;
+  std::vector<BlockTime> blocks;
+};
+
 struct Array {
   std::string name;
   std::vector<int64_t> shape;
@@ -40,6 +51,9 @@ class Runner {
   virtual std::vector<Array> run(const float* input, const std::vector<int64_t>& shape, bool nhwc, bool features) = 0;
   // Logits only, into `logits` (N × classes floats); no allocation after the first call at a size.
   virtual void run_into(const float* input, const std::vector<int64_t>& shape, float* logits) = 0;
+  // Per-block times of the run_into() passes from now on (Workspace::enable_profiling).
+  virtual void enable_profiling(bool on) = 0;
+  virtual Profile profile() const = 0;
 };
 
 // One instruction set's entry points.

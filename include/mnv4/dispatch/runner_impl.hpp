@@ -53,6 +53,13 @@ class RunnerImpl final : public dispatch::Runner {
                                  static_cast<int>(shape[3])},
                      logits);
   }
+  void enable_profiling(bool on) override { model_->enable_profiling(on); }
+  dispatch::Profile profile() const override {
+    const Profile& p = model_->profile();
+    dispatch::Profile out{p.passes, {}};
+    for (const BlockTime& b : p.blocks) out.blocks.push_back({b.block, b.kind, b.macs, b.seconds});
+    return out;
+  }
 
  private:
   std::unique_ptr<AnyModel> model_;
