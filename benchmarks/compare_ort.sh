@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # mnv4 vs ONNX Runtime, side by side in one run (alternating, medians), batch 1.
 #   benchmarks/compare_ort.sh [runs] [rounds]
-# Needs: a Release build (build/release/tools/mnv4-run), node and npm, and
-# ../shared/peers (ONNX exports of the Conv-S and Hybrid-M goldens, ort_bench.mjs).
+# Needs: a Release build (build/release/tools/mnv4-run and
+# build/release/benchmarks/mnv4-export-onnx), node and npm, and ../shared/peers
+# (timm's ONNX exports of the Conv-S and Hybrid-M goldens, ort_bench.mjs).
 # ONNX Runtime 1.30 is installed once into build/ort (npm, --ignore-scripts).
-# Models without an ONNX file are compared with the peers table, scaled by the
-# ratio of today's to the table's ONNX Runtime time on the two shared models.
-# Prints a markdown table and writes build/compare_ort.csv. Not part of the tests.
+# Models without a timm export in ../shared/peers are exported by
+# mnv4-export-onnx (same graph layout, synthetic weights) into build/onnx and
+# timed the same way; the peers table scaled by today's ratio on the two shared
+# models is printed beside them as a cross-check. Prints a markdown table and
+# writes build/compare_ort.csv. Not part of the tests.
 # % of peak is against ../shared/peers' machine (210.7 GFLOP/s a core) unless
 # MNV4_PEAK_GFLOPS gives this one's (bench_kernels --benchmark_filter=fma_peak).
 set -euo pipefail
@@ -36,37 +39,41 @@ peak_of() {
   if [ -n "${MNV4_PEAK_GFLOPS:-}" ]; then awk -v p="$MNV4_PEAK_GFLOPS" -v t="$1" 'BEGIN{print p*t}'
   else [ "$1" = 1 ] && echo 210.7 || echo 404.8; fi
 }
-echo "model,threads,mnv4_ms,ort_ms,ratio,mnv4_gflops,pct_peak,ort_source" > build/compare_ort.csv
-printf '| model | threads | mnv4 ms | ORT ms | ratio | mnv4 GFLOP/s | %% of fp32 peak (threads cores) | ORT figure |\n|---|---|---|---|---|---|---|---|\n'
-declare -A scale
+exporter=build/release/benchmarks/mnv4-export-onnx
+onnx_of() {  # timm's export when ../shared/peers has it, else mnv4-export-onnx's
+  local key=$1 model=mobilenetv4_${1%_*} res=${1##*_}
+  if [ -f "$peers/mobilenetv4_$key.onnx" ]; then echo "$peers/mobilenetv4_$key.onnx"; return; fi
+  [ -x "$exporter" ] || { echo "build first: cmake --build --preset release --target mnv4-export-onnx" >&2; exit 1; }
+  mkdir -p build/onnx
+  [ -f "build/onnx/$key.onnx" ] || "$exporter" "$model" "$res" "$res" "build/onnx/$key.onnx"
+  echo "build/onnx/$key.onnx"
+}
+echo "model,threads,mnv4_ms,ort_ms,ratio,mnv4_gflops,pct_peak,ort_source,ort_table_scaled_ms" > build/compare_ort.csv
+printf '| model | threads | mnv4 ms | ORT ms | ratio | mnv4 GFLOP/s | %% of fp32 peak (threads cores) | ORT graph | ORT table x today |\n|---|---|---|---|---|---|---|---|---|\n'
 for threads in 1 2; do
-  # Measured pairs first (alternating rounds), to get today's scale factor.
-  for key in conv_small_224 hybrid_medium_256; do
+  declare -A om_of=()
+  for key in conv_small_224 hybrid_medium_256 conv_medium_256 conv_large_384 hybrid_large_384; do
     model=mobilenetv4_${key%_*}; res=${key##*_}
+    onnx=$(onnx_of "$key")
     m=(); o=()
     for ((r = 0; r < rounds; r++)); do
       m+=("$(mnv4_ms "$model" "$res" "$threads")")
-      o+=("$(ort_ms "$peers/mobilenetv4_$key.onnx" "$threads")")
+      o+=("$(ort_ms "$onnx" "$threads")")
     done
     mm=$(printf '%s\n' "${m[@]}" | median); om=$(printf '%s\n' "${o[@]}" | median)
-    t=(${table[$key]}); scale[$key]=$(awk -v a="$om" -v b="${t[$((threads - 1))]}" 'BEGIN{print a/b}')
+    om_of[$key]=$om
+    source=timm; [[ $onnx == build/* ]] && source=mnv4-export-onnx
+    # The peers table scaled by today's ORT time on the two timm exports (measured first).
+    scaled="-"
+    if [ "$source" != timm ]; then
+      t=(${table[$key]}); a=(${table[conv_small_224]}); b=(${table[hybrid_medium_256]}); i=$((threads - 1))
+      scaled=$(awk -v t="${t[$i]}" -v a="${om_of[conv_small_224]}" -v ta="${a[$i]}" \
+                   -v b="${om_of[hybrid_medium_256]}" -v tb="${b[$i]}" 'BEGIN{printf "%.2f", t*(a/ta+b/tb)/2}')
+    fi
     gf=$(awk -v g="${gmacs[$key]}" -v ms="$mm" 'BEGIN{printf "%.1f", 2*g/ms*1000}')
     pct=$(awk -v f="$gf" -v p="$(peak_of "$threads")" 'BEGIN{printf "%.0f", 100*f/p}')
     ratio=$(awk -v a="$mm" -v b="$om" 'BEGIN{printf "%.2f", a/b}')
-    printf '| %s | %s | %.2f | %.2f | %s | %s | %s%% | measured |\n' "$model" "$threads" "$mm" "$om" "$ratio" "$gf" "$pct"
-    echo "$model,$threads,$mm,$om,$ratio,$gf,$pct,measured" >> build/compare_ort.csv
-  done
-  s=$(awk -v a="${scale[conv_small_224]}" -v b="${scale[hybrid_medium_256]}" 'BEGIN{print (a+b)/2}')
-  for key in conv_medium_256 conv_large_384 hybrid_large_384; do
-    model=mobilenetv4_${key%_*}; res=${key##*_}
-    m=()
-    for ((r = 0; r < rounds; r++)); do m+=("$(mnv4_ms "$model" "$res" "$threads")"); done
-    mm=$(printf '%s\n' "${m[@]}" | median)
-    t=(${table[$key]}); om=$(awk -v t="${t[$((threads - 1))]}" -v s="$s" 'BEGIN{printf "%.2f", t*s}')
-    gf=$(awk -v g="${gmacs[$key]}" -v ms="$mm" 'BEGIN{printf "%.1f", 2*g/ms*1000}')
-    pct=$(awk -v f="$gf" -v p="$(peak_of "$threads")" 'BEGIN{printf "%.0f", 100*f/p}')
-    ratio=$(awk -v a="$mm" -v b="$om" 'BEGIN{printf "%.2f", a/b}')
-    printf '| %s | %s | %.2f | %s | %s | %s | %s%% | table x %.2f |\n' "$model" "$threads" "$mm" "$om" "$ratio" "$gf" "$pct" "$s"
-    echo "$model,$threads,$mm,$om,$ratio,$gf,$pct,table_scaled" >> build/compare_ort.csv
+    printf '| %s | %s | %.2f | %.2f | %s | %s | %s%% | %s | %s |\n' "$model" "$threads" "$mm" "$om" "$ratio" "$gf" "$pct" "$source" "$scaled"
+    echo "$model,$threads,$mm,$om,$ratio,$gf,$pct,$source,$scaled" >> build/compare_ort.csv
   done
 done
