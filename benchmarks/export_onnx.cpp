@@ -227,7 +227,7 @@ class Exporter {
   }
   std::string layer_scale(const std::string& name, const std::string& x, const std::optional<Weight>& gamma) {
     if (!gamma) return x;
-    return g_.node("Mul", name + "/layer_scale/Mul",
+    return g_.node("Mul", name + "layer_scale/Mul",
                    {x, g_.constant(name + ".layer_scale.gamma", {1, gamma->shape[0], 1, 1}, gamma->values)});
   }
 

@@ -62,21 +62,33 @@ const median = (v) => {
   const s = [...v].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const groupOf = (name) => {
+// A node belongs to the timm module its name carries; nodes ONNX Runtime made
+// up itself (fused Gelu, NCHWc reorders) carry none and belong to the block
+// that runs around them, the one of the node before them in execution order.
+const nodes = trace.filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time')).sort((a, b) => a.ts - b.ts);
+const moduleOf = (name) => {
   const m = /blocks\.(\d+)\.(\d+)/.exec(name);
   if (m) return `blocks.${m[1]}.${m[2]}`;
-  return /blocks/.test(name) ? 'blocks (other)' : /conv_stem|bn1/.test(name) ? 'conv_stem' : 'head and other';
+  if (/conv_stem|bn1/.test(name)) return 'conv_stem';
+  if (/global_pool|conv_head|norm_head|flatten|classifier/.test(name)) return 'head';
+  return null;
 };
+const groupOfNode = new Map();
+let current = 'conv_stem';
+for (const e of nodes) {
+  const key = e.name.slice(0, -'_kernel_time'.length);
+  current = moduleOf(key) ?? current;
+  if (!groupOfNode.has(key)) groupOfNode.set(key, current);
+}
 const perNode = new Map();
-for (const e of trace) {
-  if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+for (const e of nodes) {
   const key = e.name.slice(0, -'_kernel_time'.length);
   if (!perNode.has(key)) perNode.set(key, []);
   perNode.get(key).push(e.dur);
 }
 const groups = new Map();
 for (const [name, durs] of perNode) {
-  const g = groupOf(name);
+  const g = groupOfNode.get(name);
   groups.set(g, (groups.get(g) ?? 0) + median(durs.slice(warmup)));
 }
 const runTimes = trace.filter((e) => e.cat === 'Session' && e.name === 'model_run').map((e) => e.dur).slice(warmup);
