@@ -292,6 +292,17 @@ class Model {
     const Impls& impls = *impls_;
     const RunContext ctx{ws.pool_.get()};
 
+    // Profiling: each block's row gets the time since the previous mark (the
+    // stem's includes the input's layout conversion).
+    if (ws.profiling_ && ws.profiled_ != in) lay_out_profile(ws, in);
+    auto last = ws.profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const auto mark = [&](std::size_t row) {
+      if (!ws.profiling_) return;
+      const auto now = std::chrono::steady_clock::now();
+      ws.profile_.blocks[row].seconds += std::chrono::duration<double>(now - last).count();
+      last = now;
+    };
+
     // cur: buffer holding the current activation; the other one is written next.
     int cur = 0;
     Layout layout = StemImpl::layout;
@@ -303,16 +314,6 @@ class Model {
       convert_layout(ws.act_[cur].data(), layout, d, ws.act_[1 - cur].data(), want);
       cur = 1 - cur;
       layout = want;
-    };
-
-    // Profiling: each block's row gets the time since the previous mark.
-    if (ws.profiling_ && ws.profiled_ != in) lay_out_profile(ws, in);
-    auto last = ws.profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    const auto mark = [&](std::size_t row) {
-      if (!ws.profiling_) return;
-      const auto now = std::chrono::steady_clock::now();
-      ws.profile_.blocks[row].seconds += std::chrono::duration<double>(now - last).count();
-      last = now;
     };
 
     Dims d = in;
