@@ -240,11 +240,15 @@ TEST(BlockBackends, FusedIbWithResidualMatchesReference) {
 TEST(BlockBackends, BandedUibMatchesReference) {
   constexpr Uib extra_dw{.in = 8, .out = 16, .start_k = 3, .mid_k = 5, .stride = 2, .mid = 32};
   constexpr Uib inverted{.in = 8, .out = 8, .start_k = 0, .mid_k = 3, .stride = 1, .mid = 40, .act = Act::kGelu};
-  const Dims a{2, 8, 97, 91}, b{2, 8, 83, 90};
-  ASSERT_TRUE((block_impl_t<backend::Cpu, extra_dw>::banded(a)));
-  ASSERT_TRUE((block_impl_t<backend::Cpu, inverted>::banded(b)));
+  const Dims a{2, 8, 97, 91}, b{2, 8, 83, 90}, c{1, 8, 160, 150};
+  using ExtraDw = block_impl_t<backend::Cpu, extra_dw>;
+  using Inverted = block_impl_t<backend::Cpu, inverted>;
+  ASSERT_TRUE(ExtraDw::banded(a) && ExtraDw::banded(c) && Inverted::banded(b));
+  // Projected band by band (stride 2; stride 1 with the residual), and not (a).
+  ASSERT_TRUE(ExtraDw::projected_in_bands(c) && Inverted::projected_in_bands(b) && !ExtraDw::projected_in_bands(a));
   check_block_backends<extra_dw>(a, 7);
   check_block_backends<inverted>(b, 8);
+  check_block_backends<extra_dw>(c, 10);
   // Rows so wide that one band's window (6 rows of 2.5 MB) would not fit in an
   // image of 3 rows: op by op, not banded past the end of the scratch.
   const Dims wide{1, 8, 3, 20000};

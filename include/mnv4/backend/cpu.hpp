@@ -202,11 +202,13 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   static Dims output_dims(Dims in) { return BlockImpl<backend::Reference, S>::output_dims(in); }
   static Dims start_dims(Dims in) { return BlockImpl<backend::Reference, S>::start_dims(in); }
 
-  // Expand → dw_mid in bands of rows when one image's expanded tensor is larger
-  // than L2: the expansion of a band goes into a window of rows that stays in L2,
-  // the depthwise reads it from there, and no expanded row is computed twice
-  // (only at the seams between threads). Each band re-reads the expansion
-  // weights, so that must cost less than the round trip it saves: true for the
+  // Expand → dw_mid → project in bands of rows when one image's expanded tensor
+  // is larger than L2: the expansion of a band goes into a window of rows that
+  // stays in L2, the depthwise reads it from there into a band of output rows
+  // the projection reads while it is still in L2, and no expanded row is
+  // computed twice (only at the seams between threads). Each band re-reads the
+  // expansion and projection weights, so that must cost less than the round
+  // trips it saves: true for the
   // high-resolution blocks (96×96×192: 7 MB expanded, 37 KB of weights), not for
   // 24×24×768 (590 KB of weights, 5 bands) or 12×12×2048 (4 MB, 12 bands), which
   // were 3–25 % slower banded. Smaller tensors stay op by op.
@@ -220,12 +222,32 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     const Banding bd = banding(s.w);
     const int oh = conv_out(s.h, S.mid_k, S.stride);
     const auto bands = static_cast<std::size_t>((oh + bd.band - 1) / bd.band);
-    // A window never holds more rows than one image has: it lives in region B.
-    return expanded > kFuseBytes && bd.window <= s.h && bands * weights <= expanded;
+    // A window never holds more rows than one image has; a part's window and
+    // band of outputs live in region B.
+    return expanded > kFuseBytes && bd.window <= s.h && bands * weights <= expanded &&
+           part_floats(s.w) <= region_b(in);
   }
   struct Banding {
     int band = 1, window = 1;  // output rows per band; expanded rows a band's window holds
   };
+  // The projection runs band by band too when the depthwise output would not
+  // stay in L2 until a whole-image projection reads it (Conv-L's 48×48×384:
+  // its block took 0.83 of the time); below that, the per-band projections
+  // re-read their weights for little gain (a 491 KiB output: 1.04× the time).
+  static constexpr std::size_t kProjectBytes = 512 * 1024;
+  static bool projected_in_bands(Dims in) {
+    return output_dims(in).plane() * static_cast<std::size_t>(S.mid) * sizeof(float) > kProjectBytes;
+  }
+  // Rows a band's depthwise output is written from: its first row sits up to
+  // `lead` rows below the first row of its window's image (conv_pad / stride).
+  static constexpr int kLead = (conv_pad(S.mid_k, S.stride) + S.stride - 1) / S.stride;
+  // Region B floats of one part: its window of expanded rows, then its band of depthwise outputs.
+  static std::size_t part_floats(int width) {
+    const Banding bd = banding(width);
+    const auto out_w = static_cast<std::size_t>(conv_out(width, S.mid_k, S.stride));
+    return (static_cast<std::size_t>(bd.window) * static_cast<std::size_t>(width) +
+            static_cast<std::size_t>(bd.band + kLead) * out_w) * S.mid;
+  }
   static Banding banding(int width) {
     const std::size_t row_bytes = static_cast<std::size_t>(width) * S.mid * sizeof(float);
     const int fit = static_cast<int>(kWindowBytes / row_bytes);
@@ -261,9 +283,12 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     }
     if constexpr (S.mid_k != 0) {
       if (band) {
-        xd = expand_depthwise_banded(ctx, x, xd, b, region_b(d), a);
-        x = a;
-        pointwise<Arch>(ctx, x, xd, pw_proj_, out, S.skip() ? in : nullptr);
+        if (projected_in_bands(d)) {
+          expand_depthwise_banded(ctx, x, xd, b, region_b(d), nullptr, S.skip() ? in : nullptr, out);
+          return;
+        }
+        xd = expand_depthwise_banded(ctx, x, xd, b, region_b(d), a, nullptr, nullptr);
+        pointwise<Arch>(ctx, a, xd, pw_proj_, out, S.skip() ? in : nullptr);
         return;
       }
     }
@@ -277,14 +302,16 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     pointwise<Arch>(ctx, x, xd, pw_proj_, out, S.skip() ? in : nullptr);
   }
 
-  // pw_exp then dw_mid of x [n, h, w, S.in] into dw [n, oh, ow, S.mid]; returns dw's dims.
-  // Output rows are split into one contiguous range per thread, each with its own
-  // window of expanded rows in `windows` (region B: room for `room` floats). A band's rows [lo, hi) are
-  // an image of their own to the depthwise kernel (lo a multiple of the stride,
-  // so its output rows line up with the full image's); the rows the next band
-  // shares move to the front of the window instead of being expanded again.
-  Dims expand_depthwise_banded(const RunContext& ctx, const float* x, Dims xd, float* windows, std::size_t room,
-                               float* dw) const {
+  // pw_exp and dw_mid of x [n, h, w, S.in] into dw [n, oh, ow, S.mid], or with
+  // dw null, pw_exp, dw_mid and pw_proj into out [n, oh, ow, S.out] (+ residual,
+  // same shape as out); returns dw_mid's output dims. Output rows are split into one contiguous
+  // range per thread (a part), each with its own window of expanded rows and band
+  // of depthwise outputs in region B (room for `room` floats). A band's rows
+  // [lo, hi) are an image of their own to the depthwise kernel (lo a multiple of
+  // the stride, so its output rows line up with the full image's); the rows the
+  // next band shares move to the front of the window instead of being expanded again.
+  Dims expand_depthwise_banded(const RunContext& ctx, const float* x, Dims xd, float* region, std::size_t room,
+                               float* dw, const float* residual, float* out) const {
     using namespace kernels::cpu;  // NOLINT(google-build-using-namespace)
     const int h = xd.h, w = xd.w, oh = conv_out(h, S.mid_k, S.stride), ow = conv_out(w, S.mid_k, S.stride);
     const int pad = conv_pad(S.mid_k, S.stride);
@@ -294,10 +321,11 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     const std::size_t out_row_floats = static_cast<std::size_t>(ow) * S.mid;
     const std::size_t total = static_cast<std::size_t>(xd.n) * oh;  // output rows
     const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
-    const std::size_t parts = std::max<std::size_t>(1, std::min({threads, total, room / window_floats}));
+    const std::size_t parts = std::max<std::size_t>(1, std::min({threads, total, room / part_floats(w)}));
     parallel_for(ctx.pool, parts, [&](std::size_t part_begin, std::size_t part_end) {
       for (std::size_t part = part_begin; part < part_end; ++part) {
-        float* window = windows + part * window_floats;
+        float* window = region + part * part_floats(w);
+        float* band_rows = window + window_floats;  // kLead + bd.band rows of depthwise output
         const std::size_t r_end = total * (part + 1) / parts;
         int image_index = -1, held_lo = 0, held_hi = 0;  // expanded rows [held_lo, held_hi) of that image are held
         for (std::size_t r = total * part / parts; r < r_end;) {
@@ -324,11 +352,22 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
                                  .c = window + static_cast<std::size_t>(held_hi - held_lo) * row_floats, .ldc = S.mid});
             held_hi = hi;
           }
-          float* image_out = dw + (static_cast<std::size_t>(n) * oh + static_cast<std::size_t>(lo / S.stride)) * out_row_floats;
-          depthwise_conv_rows<Arch>(window, Dims{1, S.mid, held_hi - held_lo, w}, dw_mid_, image_out,
-                                    static_cast<std::size_t>(oy0 - lo / S.stride),
-                                    static_cast<std::size_t>(oy1 - lo / S.stride));
+          // Output row oy0 is row `skip` (≤ kLead) of the window's image: in dw, row oy0 of image n;
+          // in the band, row kLead.
+          const int skip = oy0 - lo / S.stride;
+          float* rows_out = dw != nullptr
+                                ? dw + (static_cast<std::size_t>(n) * oh + static_cast<std::size_t>(lo / S.stride)) * out_row_floats
+                                : band_rows + static_cast<std::size_t>(kLead - skip) * out_row_floats;
+          depthwise_conv_rows<Arch>(window, Dims{1, S.mid, held_hi - held_lo, w}, dw_mid_, rows_out,
+                                    static_cast<std::size_t>(skip), static_cast<std::size_t>(skip + oy1 - oy0));
           r += static_cast<std::size_t>(oy1 - oy0);
+          if (dw != nullptr) continue;
+          const std::size_t pixel = (static_cast<std::size_t>(n) * oh + static_cast<std::size_t>(oy0)) * ow;
+          gemm_bias_act<Arch>({.m = static_cast<std::size_t>(oy1 - oy0) * ow, .k = S.mid, .n = S.out,
+                               .a = band_rows + static_cast<std::size_t>(kLead) * out_row_floats, .lda = S.mid,
+                               .b = pw_proj_.weights.data(), .bias = pw_proj_.bias.data(), .act = pw_proj_.act,
+                               .residual = residual != nullptr ? residual + pixel * S.out : nullptr, .ldr = S.out,
+                               .c = out + pixel * S.out, .ldc = S.out});
         }
       }
     });
