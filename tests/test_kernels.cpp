@@ -94,15 +94,22 @@ ISA_TEST(KernelDepthwise, MatchesReferenceAcrossEdges) {
 
 ISA_TEST(KernelDepthwise, RowRangesComposeTheWholeOutput) {
   MNV4_REQUIRE_ISA();
-  const Dims d{3, 2 * kLanes + 3, 11, 9};
-  const Tensor x({d.n, d.h, d.w, d.c}, randoms(d.count(), 5));
-  const FoldedConv f = fold_depthwise(random_conv_bn(d.c, 1, 5, 9), 2, Act::kRelu);
-  const std::size_t rows = kernels::cpu::depthwise_rows(d, f);
-  Tensor whole({d.n, conv_out(d.h, 5, 2), conv_out(d.w, 5, 2), d.c}), parts(whole.shape());
-  kernels::cpu::depthwise_conv<Arch>(x.data(), d, f, whole.data());
-  for (std::size_t r = 0; r < rows; r += 2)
-    kernels::cpu::depthwise_conv_rows<Arch>(x.data(), d, f, parts.data(), r, std::min(rows, r + 2));
-  EXPECT_EQ(relative_error(parts, whole), 0.0);
+  // Stride 1 with whole vectors takes output rows in pairs where the range and
+  // the image allow: ranges of 3 rows start pairs at both parities, and the
+  // 11-row images make pairs meet image boundaries.
+  struct Case { int c, k, s; };
+  for (const Case cs : {Case{2 * kLanes + 3, 5, 2}, Case{2 * kLanes, 5, 1}, Case{kLanes, 3, 1}})
+    for (std::size_t step : {2, 3}) {
+      const Dims d{3, cs.c, 11, 9};
+      const Tensor x({d.n, d.h, d.w, d.c}, randoms(d.count(), 5));
+      const FoldedConv f = fold_depthwise(random_conv_bn(d.c, 1, cs.k, 9), cs.s, Act::kRelu);
+      const std::size_t rows = kernels::cpu::depthwise_rows(d, f);
+      Tensor whole({d.n, conv_out(d.h, cs.k, cs.s), conv_out(d.w, cs.k, cs.s), d.c}), parts(whole.shape());
+      kernels::cpu::depthwise_conv<Arch>(x.data(), d, f, whole.data());
+      for (std::size_t r = 0; r < rows; r += step)
+        kernels::cpu::depthwise_conv_rows<Arch>(x.data(), d, f, parts.data(), r, std::min(rows, r + step));
+      EXPECT_EQ(relative_error(parts, whole), 0.0) << "c" << cs.c << " k" << cs.k << " s" << cs.s << " step " << step;
+    }
 }
 
 ISA_TEST(KernelDense, ConvolutionMatchesReference) {
