@@ -135,6 +135,42 @@ ISA_TEST(KernelDense, ConvolutionMatchesReference) {
             }
 }
 
+ISA_TEST(KernelDense, InPlaceMatchesReference) {
+  MNV4_REQUIRE_ISA();
+  // dense_conv_in_place_rows (the CPU backend's path for k×k convolutions a
+  // kernel row of which fits a GEMM slice): 3×4 images (edge pixels only at
+  // 5×5), 7 and 40 columns (interior GEMMs beside edge batches; a first
+  // row of 40 edge pixels overflows one batch), 5×5 kernels, output ranges of
+  // 3 rows that start and end anywhere.
+  int cases = 0;
+  for (int in_c : {5, 24, 32})
+    for (int out_c : {1, kLanes + 1, 2 * kLanes, 128})
+      for (int k : {3, 5})
+        for (int s : {1, 2})
+          for (const auto& [h, width] : {std::pair{3, 4}, {9, 7}, {9, 40}}) {
+            const int depth = k * k * in_c;
+            if (!kernels::cpu::dense_conv_in_place<Arch>(in_c, out_c, k, s)) continue;
+            const Act act = out_c % 2 == 0 ? Act::kRelu : Act::kGelu;
+            const Dims d{2, in_c, h, width};
+            const Tensor x({d.n, d.c, d.h, d.w}, randoms(d.count(), static_cast<uint32_t>(in_c + out_c + k)));
+            const ConvBnWeights w = random_conv_bn(out_c, in_c, k, static_cast<uint32_t>(k + s));
+            const Tensor expected = reference_conv_bn_act(x, d, w, k, s, 1, act);
+            const FoldedConv f = kernels::cpu::pack_for_gemm<Arch>(fold_dense(w, s, act));
+            const Tensor in = to_nhwc(x, d);
+            Tensor got(expected.shape());
+            std::vector<float> scratch(kernels::cpu::dense_conv_in_place_floats(d, f));
+            ASSERT_GE(static_cast<int>(scratch.size()), 2 * depth);
+            const std::size_t rows = static_cast<std::size_t>(d.n) * conv_out(h, k, s);
+            for (std::size_t r = 0; r < rows; r += 3)
+              kernels::cpu::dense_conv_in_place_rows<Arch>(in.data(), d, f, scratch.data(), got.data(), r,
+                                                           std::min(rows, r + 3));
+            ASSERT_LE(relative_error(got, expected), 2e-6) << label(d, k, s, act) << " out " << out_c;
+            ++cases;
+          }
+  EXPECT_GT(cases, 0);
+  RecordProperty("cases", cases);
+}
+
 ISA_TEST(KernelDense, PixelRangesComposeTheWholeOutput) {
   MNV4_REQUIRE_ISA();
   // Ranges that start and end inside rows and inside the direct kernel's groups.

@@ -102,6 +102,20 @@ Dims dense(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, 
     return o;
   }
   const std::size_t depth = static_cast<std::size_t>(f.k) * f.k * d.c;
+  const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
+  const std::size_t part_floats = kernels::cpu::dense_conv_in_place_floats(d, f);
+  const std::size_t out_rows = static_cast<std::size_t>(o.n) * o.h;
+  // One contiguous range of output rows a thread, each with its own edge batch
+  // in the im2col scratch (pixels · depth floats: room for every part but at tiny sizes).
+  if (kernels::cpu::dense_conv_in_place<Arch>(d.c, f.out_c, f.k, f.stride) && threads * part_floats <= pixels * depth) {
+    const std::size_t parts = std::min(threads, out_rows);
+    parallel_for(ctx.pool, parts, [&](std::size_t b, std::size_t e) {
+      for (std::size_t part = b; part < e; ++part)
+        kernels::cpu::dense_conv_in_place_rows<Arch>(in, d, f, scratch + part * part_floats, out, out_rows * part / parts,
+                                                     out_rows * (part + 1) / parts);
+    });
+    return o;
+  }
   parallel_for(ctx.pool, (pixels + kPixelsPerTask - 1) / kPixelsPerTask, [&](std::size_t b, std::size_t e) {
     // One block of im2col rows per thread (its first task's), reused for each task: L1-resident.
     float* rows = scratch + b * kPixelsPerTask * depth;

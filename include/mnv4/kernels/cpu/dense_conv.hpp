@@ -286,6 +286,91 @@ void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_s
                        .ldr = co, .c = out_rows, .ldc = co});
 }
 
+// True when dense_conv_in_place_rows runs this convolution: not direct, a
+// kernel row's k·c floats at most one GEMM depth slice (a slice is then one
+// kernel row of the pixels, read from the input where it is), and out_c ≤ k·k·c
+// (its edge batch's results fit beside the patches in dense_conv_in_place_floats).
+// The CPU backend's dense layers (ConvBn k×k) take it; in the models that is
+// Conv-S's 3×3/2 layers on AVX2 and SSE (direct on AVX-512). Measured against
+// im2col + GEMM in 48-pixel blocks (bench_kernels dense/*): 32 → 32 at 112×112
+// 0.87–0.92 of the time on AVX2, the other AVX2/SSE shapes 0.91–1.02, and the
+// 32 → 128 shape of Conv-M's FusedIB 0.88–0.93 on AVX-512. The FusedIB itself
+// keeps im2col: its 48-pixel blocks go on into the projection while in L1, and
+// in-place rows there were no faster in the model (blocks.0.0 2.21 against 2.28
+// ms, medians of 6 alternating runs; AVX2 no better either).
+template <class Arch>
+bool dense_conv_in_place(int in_c, int out_c, int k, int stride) {
+  return k > 1 && !dense_conv_is_direct<Arch>(in_c, out_c, k, stride) && k * in_c <= GemmTiling<Arch>::depth() &&
+         out_c <= k * k * in_c;
+}
+
+// Output pixels a batch of dense_conv_in_place_rows gathers at the image's edges.
+inline constexpr int kInPlaceEdgeBatch = 24;
+
+// Scratch floats dense_conv_in_place_rows needs (per concurrent caller).
+inline std::size_t dense_conv_in_place_floats(Dims in, const FoldedConv& f) {
+  return 2 * static_cast<std::size_t>(kInPlaceEdgeBatch) * static_cast<std::size_t>(f.k * f.k * in.c);
+}
+
+// Output rows [row_begin, row_end) of the flattened (image, output row) range of
+// act(conv(in) + bias), without im2col where the taps fall inside the image: a
+// row's interior pixels are one GEMM whose A rows are the pixels' patches in
+// place (stride·c apart), each depth slice one kernel row (a_run = k·c floats,
+// an input row apart). Pixels with taps outside the image gather their patches
+// into `scratch` in batches, and their results go through it to their places.
+template <class Arch>
+void dense_conv_in_place_rows(const float* in, Dims d, const FoldedConv& f, float* scratch, float* out,
+                              std::size_t row_begin, std::size_t row_end) {
+  const int k = f.k, s = f.stride, pad = conv_pad(k, s);
+  const int oh = conv_out(d.h, k, s), ow = conv_out(d.w, k, s);
+  const std::size_t c = static_cast<std::size_t>(d.c), depth = static_cast<std::size_t>(k) * k * c;
+  const std::size_t co = static_cast<std::size_t>(f.out_c);
+  const int ox_lo = std::min(ow, (pad + s - 1) / s);
+  const int ox_hi = std::max(ox_lo, std::min(ow, (d.w - k + pad) / s + 1));
+  const GemmArgs base{.k = static_cast<int>(depth), .n = f.out_c, .b = f.weights.data(), .bias = f.bias.data(),
+                      .act = f.act, .ldc = co};
+  float* patches = scratch;
+  float* results = scratch + kInPlaceEdgeBatch * depth;  // out_c ≤ depth floats a pixel
+  std::array<std::size_t, kInPlaceEdgeBatch> pending{};
+  std::size_t count = 0;
+  const auto flush = [&] {
+    if (count == 0) return;
+    GemmArgs g = base;
+    g.m = count;
+    g.a = patches;
+    g.lda = depth;
+    g.c = results;
+    gemm_bias_act<Arch>(g);
+    for (std::size_t i = 0; i < count; ++i) std::copy_n(results + i * co, co, out + pending[i] * co);
+    count = 0;
+  };
+  const auto edge = [&](std::size_t p) {
+    im2col_nhwc(in, d, k, s, p, p + 1, patches + count * depth);
+    pending[count++] = p;
+    if (count == kInPlaceEdgeBatch) flush();
+  };
+  for (std::size_t r = row_begin; r < row_end; ++r) {
+    const std::size_t n = r / static_cast<std::size_t>(oh), first = r * static_cast<std::size_t>(ow);
+    const int iy0 = static_cast<int>(r % static_cast<std::size_t>(oh)) * s - pad;
+    if (iy0 < 0 || iy0 + k > d.h || ox_lo >= ox_hi) {
+      for (int ox = 0; ox < ow; ++ox) edge(first + static_cast<std::size_t>(ox));
+      continue;
+    }
+    for (int ox = 0; ox < ox_lo; ++ox) edge(first + static_cast<std::size_t>(ox));
+    for (int ox = ox_hi; ox < ow; ++ox) edge(first + static_cast<std::size_t>(ox));
+    GemmArgs g = base;
+    g.m = static_cast<std::size_t>(ox_hi - ox_lo);
+    g.a = in + ((n * static_cast<std::size_t>(d.h) + static_cast<std::size_t>(iy0)) * static_cast<std::size_t>(d.w) +
+                static_cast<std::size_t>(ox_lo * s - pad)) * c;
+    g.lda = static_cast<std::size_t>(s) * c;
+    g.a_run = static_cast<std::size_t>(k) * c;
+    g.a_run_pitch = static_cast<std::size_t>(d.w) * c;
+    g.c = out + (first + static_cast<std::size_t>(ox_lo)) * co;
+    gemm_bias_act<Arch>(g);
+  }
+  flush();
+}
+
 // out = act(conv(in) + bias) (+ residual, same shape as out); returns the output dims.
 template <class Arch>
 Dims dense_conv(const float* in, Dims d, const FoldedConv& f, float* scratch, float* out,

@@ -115,6 +115,10 @@ struct GemmArgs {
   int k = 0, n = 0;
   const float* a = nullptr;  // [m, k], row stride lda
   std::size_t lda = 0;
+  // A row's k values in runs of a_run contiguous floats, a_run_pitch apart (0:
+  // one run). A k×k convolution reads its NHWC input in place this way: a row
+  // is an output pixel, a run one kernel row's k·c floats (dense_conv_in_place).
+  std::size_t a_run = 0, a_run_pitch = 0;
   const float* b = nullptr;  // [k, n] packed by pack_panels
   const float* bias = nullptr;
   Act act = Act::kNone;
@@ -144,13 +148,18 @@ GemmBlocking gemm_blocking(const GemmArgs& g) {
         return true;
       }(),
       "kRowUnit must be a multiple of every tile's rows");
+  constexpr std::size_t kUnit = T::kRowUnit;
+  // A in runs: one slice a run, so that a slice's row is contiguous.
+  if (g.a_run != 0) {
+    const std::size_t rows = T::kBlockBytes / (g.a_run * sizeof(float));
+    return {static_cast<int>(g.a_run), std::max(kUnit, rows / kUnit * kUnit)};
+  }
   // One row tile: no panel slice is re-read, so stream each panel whole, in order.
   if (g.m <= static_cast<std::size_t>(T::kRows)) return {g.k, T::kRows};
   const int depth = T::depth();
   const int slices = std::max(1, (g.k + depth - 1) / depth);  // equal slices: no thin last one
   const int kc = (g.k + slices - 1) / slices;
   const std::size_t rows = T::kBlockBytes / (static_cast<std::size_t>(std::max(kc, 1)) * sizeof(float));
-  constexpr std::size_t kUnit = T::kRowUnit;
   return {kc, std::max(kUnit, rows / kUnit * kUnit)};
 }
 
@@ -169,6 +178,11 @@ void gemm_tile_as(const GemmArgs& g, std::size_t row, int col, int cols, const f
   std::array<const float*, R> a;
 #pragma GCC unroll 16
   for (int r = 0; r < R; ++r) a[r] = g.a + (row + r) * g.lda + p0;
+  if (g.a_run != 0) {  // slices are whole runs (gemm_blocking)
+    const std::size_t run = static_cast<std::size_t>(p0) / g.a_run;
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) a[r] += run * (g.a_run_pitch - g.a_run);
+  }
   float* c = g.c + row * g.ldc + col;
   // Every loop over acc is unrolled whole: one left rolled makes acc an array in
   // memory, and GCC then spills all R·V accumulators around the k loop of every
