@@ -1,5 +1,5 @@
 #pragma once
-// The L1 data cache's size, for blocking choices that depend on it.
+// The L1 data and L2 cache sizes, for blocking choices that depend on them.
 #include "mnv4/config.hpp"
 #include <cstddef>
 #if __has_include(<unistd.h>)
@@ -14,6 +14,19 @@ inline std::size_t l1d_cache_bytes() {
   static const std::size_t bytes = [] {
 #if defined(_SC_LEVEL1_DCACHE_SIZE)
     const long v = ::sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    return v > 0 ? static_cast<std::size_t>(v) : std::size_t{0};
+#else
+    return std::size_t{0};
+#endif
+  }();
+  return bytes;
+}
+
+// Bytes of L2 cache per core, or 0 where the system does not say.
+inline std::size_t l2_cache_bytes() {
+  static const std::size_t bytes = [] {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    const long v = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
     return v > 0 ? static_cast<std::size_t>(v) : std::size_t{0};
 #else
     return std::size_t{0};
