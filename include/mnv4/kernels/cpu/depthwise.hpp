@@ -3,9 +3,9 @@
 //
 // Channels are the SIMD dimension (NHWC keeps them contiguous). Along one output
 // row (two at stride 1 with 32 registers) the kernel takes groups of 8 output
-// pixels (4 with 16 registers) and for each sweeps all channel vectors; groups at the edges count taps outside the
-// image as zeros. Bias and the activation (a template parameter)
-// are applied before the store.
+// pixels (4 with 16 registers) and for each sweeps all channel vectors; groups
+// at the edges count taps outside the image as zeros. Bias and the activation
+// (a template parameter) are applied before the store.
 #include <algorithm>
 #include <array>
 #include <cstddef>
