@@ -51,7 +51,8 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
   // 3×3 0.87–1.06 (the 1.0x ones read their input from L3 either way); whole
   // models 0.975–1.0. The summation order is that of one row: bitwise the same.
   constexpr bool kPairs = S == 1 && kLanes >= 16;
-  const auto pair_rows = [&](int n, int oy) {
+  // A template, so that it is compiled only where kPairs calls it.
+  const auto pair_rows = [&]<class = void>(int n, int oy) {
     const float* src = in + static_cast<std::size_t>(n) * d.plane() * cs;
     float* dst0 = out + (static_cast<std::size_t>(n) * oh + static_cast<std::size_t>(oy)) * static_cast<std::size_t>(ow) * cs;
     float* dst1 = dst0 + static_cast<std::size_t>(ow) * cs;

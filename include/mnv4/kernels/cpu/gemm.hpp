@@ -386,29 +386,27 @@ void gemm_bias_act_panels(const GemmArgs& g, int panel_begin, int panel_end) {
   const bool prefetch = static_cast<std::size_t>(g.k) * static_cast<std::size_t>(g.n) * sizeof(float) > kPrefetchBBytes;
   // Every panel before the last is kPanel wide.
   const float* first_panel = g.b + static_cast<std::size_t>(g.k) * T::kPanel * panel_begin;
-  const bool panel_outer = detail::gemm_panels_outer(g, blk, static_cast<std::size_t>(col_end - col_begin));
-  if (panel_outer) {
+  // The depth slice p0.. of the panel at `col`, to prefetch while the step before it runs.
+  const auto slice = [&](int col, int p0) -> detail::NextSlice {
+    if (!prefetch || col >= col_end || p0 >= g.k) return {};
+    const int w = detail::panel_width<Arch>(g.n, col);
+    const float* panel = first_panel + static_cast<std::size_t>(g.k) * T::kPanel * ((col - col_begin) / T::kPanel);
+    return {reinterpret_cast<const char*>(panel + static_cast<std::size_t>(p0) * w),
+            static_cast<std::size_t>(std::min(blk.kc, g.k - p0)) * w * sizeof(float) / 64};
+  };
+  if (detail::gemm_panels_outer(g, blk, static_cast<std::size_t>(col_end - col_begin))) {
     for (std::size_t r0 = 0; r0 < g.m; r0 += blk.mc) {
       const std::size_t r1 = std::min(g.m, r0 + blk.mc);
       const float* panel = first_panel;
       for (int col = col_begin; col < col_end; col += T::kPanel) {
         const int width = detail::panel_width<Arch>(g.n, col);
-        const float* following = panel + static_cast<std::size_t>(g.k) * width;
         for (int p0 = 0; p0 < g.k; p0 += blk.kc) {
           const int kc = std::min(blk.kc, g.k - p0);
-          // What runs next: the next slice of this panel, or the first of the following one.
-          detail::NextSlice next;
-          if (prefetch && p0 + kc < g.k) {
-            next = {reinterpret_cast<const char*>(panel + static_cast<std::size_t>(p0 + kc) * width),
-                    static_cast<std::size_t>(std::min(kc, g.k - p0 - kc)) * width * sizeof(float) / 64};
-          } else if (prefetch && col + T::kPanel < col_end) {
-            const int w = detail::panel_width<Arch>(g.n, col + T::kPanel);
-            next = {reinterpret_cast<const char*>(following),
-                    static_cast<std::size_t>(std::min(kc, g.k)) * w * sizeof(float) / 64};
-          }
+          // Next: this panel's next slice, or the following panel's first.
+          const detail::NextSlice next = p0 + kc < g.k ? slice(col, p0 + kc) : slice(col + T::kPanel, 0);
           detail::gemm_panel_any<Arch>(width / T::kLanes, g, r0, r1, col, panel, p0, kc, next);
         }
-        panel = following;
+        panel += static_cast<std::size_t>(g.k) * width;
       }
     }
     return;
@@ -420,20 +418,11 @@ void gemm_bias_act_panels(const GemmArgs& g, int panel_begin, int panel_end) {
       const float* panel = first_panel;
       for (int col = col_begin; col < col_end; col += T::kPanel) {
         const int width = detail::panel_width<Arch>(g.n, col);
-        const float* following = panel + static_cast<std::size_t>(g.k) * width;
-        // What runs next: this depth slice of the following panel, or the next slice of the first.
-        detail::NextSlice next;
-        if (prefetch && col + T::kPanel < col_end) {
-          const int w = detail::panel_width<Arch>(g.n, col + T::kPanel);
-          next = {reinterpret_cast<const char*>(following + static_cast<std::size_t>(p0) * w),
-                  static_cast<std::size_t>(kc) * w * sizeof(float) / 64};
-        } else if (prefetch && p0 + kc < g.k) {
-          const int w = detail::panel_width<Arch>(g.n, col_begin);
-          next = {reinterpret_cast<const char*>(first_panel + static_cast<std::size_t>(p0 + kc) * w),
-                  static_cast<std::size_t>(std::min(kc, g.k - p0 - kc)) * w * sizeof(float) / 64};
-        }
+        // Next: this depth slice of the following panel, or the next slice of the first.
+        const detail::NextSlice next =
+            col + T::kPanel < col_end ? slice(col + T::kPanel, p0) : slice(col_begin, p0 + kc);
         detail::gemm_panel_any<Arch>(width / T::kLanes, g, r0, r1, col, panel, p0, kc, next);
-        panel = following;
+        panel += static_cast<std::size_t>(g.k) * width;
       }
       if (blk.kc == 0) break;
     }
