@@ -224,13 +224,18 @@ void check_block_backends(Dims in, uint64_t seed) {
   EXPECT_LE(relative_error(run(cpu, &two), expected), 2e-6);
 }
 
-// A FusedIB with a residual (stride 1, in == out: no MobileNetV4 has one, but the
-// spec allows it): batch 2, a size whose pixel count is not a whole number of the
-// CPU's pixel blocks.
+// FusedIBs with a residual (stride 1, in == out: no MobileNetV4 has one, but the
+// spec allows it), batch 2: one whose expansion reads its input in place, row by
+// row, and one it gathers with im2col (more outputs than patch values), at a size
+// whose pixel count is not a whole number of the CPU's pixel blocks.
 TEST(BlockBackends, FusedIbWithResidualMatchesReference) {
-  constexpr FusedIb spec{.in = 32, .mid = 96, .out = 32, .k = 3, .stride = 1, .act = Act::kRelu};
-  static_assert(spec.skip());
-  check_block_backends<spec>({2, spec.in, 13, 11}, 5);
+  constexpr FusedIb in_place{.in = 32, .mid = 96, .out = 32, .k = 3, .stride = 1, .act = Act::kRelu};
+  constexpr FusedIb gathered{.in = 8, .mid = 96, .out = 8, .k = 3, .stride = 1, .act = Act::kGelu};
+  static_assert(in_place.skip() && gathered.skip());
+  ASSERT_TRUE(kernels::cpu::dense_conv_in_place<xsimd::default_arch>(in_place.in, in_place.mid, 3, 1));
+  ASSERT_FALSE(kernels::cpu::dense_conv_in_place<xsimd::default_arch>(gathered.in, gathered.mid, 3, 1));
+  check_block_backends<in_place>({2, in_place.in, 13, 11}, 5);
+  check_block_backends<gathered>({2, gathered.in, 13, 11}, 6);
 }
 
 // UIBs whose expanded tensor is large enough for the CPU backend to run expand →

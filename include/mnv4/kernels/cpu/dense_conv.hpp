@@ -321,10 +321,8 @@ void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_s
 // Conv-S's 3×3/2 layers on AVX2 and SSE (direct on AVX-512). Measured against
 // im2col + GEMM in 48-pixel blocks (bench_kernels dense/*): 32 → 32 at 112×112
 // 0.87–0.92 of the time on AVX2, the other AVX2/SSE shapes 0.91–1.02, and the
-// 32 → 128 shape of Conv-M's FusedIB 0.88–0.93 on AVX-512. The FusedIB itself
-// keeps im2col: its 48-pixel blocks go on into the projection while in L1, and
-// in-place rows there were no faster in the model (blocks.0.0 2.21 against 2.28
-// ms, medians of 6 alternating runs; AVX2 no better either).
+// 32 → 128 shape of Conv-M's FusedIB 0.88–0.93 on AVX-512. The FusedIB block
+// takes it row by row too (its expansion, see the CPU backend).
 template <class Arch>
 bool dense_conv_in_place(int in_c, int out_c, int k, int stride) {
   return k > 1 && !dense_conv_is_direct<Arch>(in_c, out_c, k, stride) && k * in_c <= GemmTiling<Arch>::depth() &&
@@ -340,14 +338,16 @@ inline std::size_t dense_conv_in_place_floats(Dims in, const FoldedConv& f) {
 }
 
 // Output rows [row_begin, row_end) of the flattened (image, output row) range of
-// act(conv(in) + bias), without im2col where the taps fall inside the image: a
+// act(conv(in) + bias), written to `out` from its pixel `out_first` on (0: out
+// holds the whole output; a caller with one row's buffer passes the row's first
+// pixel), without im2col where the taps fall inside the image: a
 // row's interior pixels are one GEMM whose A rows are the pixels' patches in
 // place (stride·c apart), each depth slice one kernel row (a_run = k·c floats,
 // an input row apart). Pixels with taps outside the image gather their patches
 // into `scratch` in batches, and their results go through it to their places.
 template <class Arch>
 void dense_conv_in_place_rows(const float* in, Dims d, const FoldedConv& f, float* scratch, float* out,
-                              std::size_t row_begin, std::size_t row_end) {
+                              std::size_t row_begin, std::size_t row_end, std::size_t out_first = 0) {
   const int k = f.k, s = f.stride, pad = conv_pad(k, s);
   const int oh = conv_out(d.h, k, s), ow = conv_out(d.w, k, s);
   const std::size_t c = static_cast<std::size_t>(d.c), depth = static_cast<std::size_t>(k) * k * c;
@@ -368,7 +368,7 @@ void dense_conv_in_place_rows(const float* in, Dims d, const FoldedConv& f, floa
     g.lda = depth;
     g.c = results;
     gemm_bias_act<Arch>(g);
-    for (std::size_t i = 0; i < count; ++i) std::copy_n(results + i * co, co, out + pending[i] * co);
+    for (std::size_t i = 0; i < count; ++i) std::copy_n(results + i * co, co, out + (pending[i] - out_first) * co);
     count = 0;
   };
   const auto edge = [&](std::size_t p) {
@@ -392,7 +392,7 @@ void dense_conv_in_place_rows(const float* in, Dims d, const FoldedConv& f, floa
     g.lda = static_cast<std::size_t>(s) * c;
     g.a_run = static_cast<std::size_t>(k) * c;
     g.a_run_pitch = static_cast<std::size_t>(d.w) * c;
-    g.c = out + (first + static_cast<std::size_t>(ox_lo)) * co;
+    g.c = out + (first + static_cast<std::size_t>(ox_lo) - out_first) * co;
     gemm_bias_act<Arch>(g);
   }
   flush();
