@@ -278,6 +278,18 @@ TEST(LayoutConvert, MatchesIndexFormulaAndRoundTrips) {
                 << "c=" << c << " n=" << n << " ch=" << ch << " y=" << y << " x=" << x;
     nhwc_to_nchw(nhwc.data(), d, back.data());
     EXPECT_EQ(relative_error(back, nchw), 0.0) << "c=" << c;
+    // Ranges of image rows (as the model splits them across threads, here
+    // straddling the two images) compose the whole conversion, in every direction.
+    const std::size_t rows = static_cast<std::size_t>(d.n) * d.h;
+    for (const auto& [from, to] : {std::pair{Layout::kNCHW, Layout::kNHWC}, {Layout::kNHWC, Layout::kNCHW},
+                                   {Layout::kNHWC, Layout::kNHWC}}) {
+      const Tensor& src = from == Layout::kNCHW ? nchw : nhwc;
+      const Tensor& whole = to == Layout::kNCHW ? nchw : nhwc;
+      Tensor parts(whole.shape());
+      for (std::size_t r = 0; r < rows; r += 4)
+        convert_layout_rows(src.data(), from, d, parts.data(), to, r, std::min(rows, r + 4));
+      EXPECT_EQ(relative_error(parts, whole), 0.0) << "c=" << c;
+    }
   }
 }
 

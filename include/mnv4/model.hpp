@@ -306,12 +306,18 @@ class Model {
     // cur: buffer holding the current activation; the other one is written next.
     int cur = 0;
     Layout layout = StemImpl::layout;
-    convert_layout(input, in_layout, in, ws.act_[cur].data(), layout);
+    // Layout conversions split by image rows across the pool (Conv-S at two
+    // threads: its stem row, the input's conversion included, 158 → 120 µs).
+    const auto convert = [&](const float* from, Layout from_layout, Dims d, float* to, Layout to_layout) {
+      parallel_for(ctx.pool, static_cast<std::size_t>(d.n) * static_cast<std::size_t>(d.h),
+                   [&](std::size_t b, std::size_t e) { convert_layout_rows(from, from_layout, d, to, to_layout, b, e); });
+    };
+    convert(input, in_layout, in, ws.act_[cur].data(), layout);
 
     // Moves the activation into `want` layout if the next block needs it.
     const auto ensure_layout = [&](Layout want, Dims d) {
       if (want == layout) return;
-      convert_layout(ws.act_[cur].data(), layout, d, ws.act_[1 - cur].data(), want);
+      convert(ws.act_[cur].data(), layout, d, ws.act_[1 - cur].data(), want);
       cur = 1 - cur;
       layout = want;
     };
