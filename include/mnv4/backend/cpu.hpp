@@ -183,11 +183,11 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   // while in L1/L2, so the expanded tensor (2 MB and more at these resolutions)
   // never makes a round trip through L3.
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
+    if (run_rows_in_place(in, d, out, scratch, ctx)) return;
     constexpr std::size_t kPixelsPerTask = 2 * kernels::cpu::GemmTiling<Arch>::kRowUnit;
     const Dims o = output_dims(d);
     const std::size_t pixels = o.pixels(), depth = static_cast<std::size_t>(S.k) * S.k * S.in;
     float* mid = scratch + im2col(d);
-    if (run_rows_in_place(in, d, out, scratch, ctx)) return;
     parallel_for(ctx.pool, (pixels + kPixelsPerTask - 1) / kPixelsPerTask, [&](std::size_t b, std::size_t e) {
       // Per thread, the blocks of its first task: im2col rows and expanded rows, reused.
       float* rows = scratch + b * kPixelsPerTask * depth;
