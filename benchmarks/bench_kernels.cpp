@@ -173,7 +173,7 @@ void run_uib(benchmark::State& state, const Case& c) {
   const int h = c.h, w = c.w, in_c = c.in_c, mid = c.out_c, k = c.k, pad = k / 2;
   const std::size_t px = static_cast<std::size_t>(h) * w, ci = static_cast<std::size_t>(in_c), cm = static_cast<std::size_t>(mid);
   const FoldedConv expand = cpu::pack_for_gemm<Arch>(fold_dense(conv_bn(mid, in_c, 1), 1, Act::kRelu));
-  const FoldedConv depth = fold_depthwise(conv_bn(mid, 1, k), 1, Act::kRelu);
+  const FoldedConv depth = cpu::pack_for_depthwise<Arch>(fold_depthwise(conv_bn(mid, 1, k), 1, Act::kRelu));
   const FoldedConv project = cpu::pack_for_gemm<Arch>(fold_dense(conv_bn(in_c, mid, 1), 1, Act::kNone));
   const auto x = randoms(px * ci, -1, 1);
   std::vector<float> y(px * ci);
@@ -245,7 +245,8 @@ void run_case(benchmark::State& state, const Case& c) {
     return;
   }
   const bool dw = c.kind == "depthwise";
-  const FoldedConv f = dw ? fold_depthwise(conv_bn(c.in_c, 1, c.k), c.stride, Act::kRelu)
+  const FoldedConv f = dw ? kernels::cpu::pack_for_depthwise<Arch>(
+                               fold_depthwise(conv_bn(c.in_c, 1, c.k), c.stride, Act::kRelu))
                           : kernels::cpu::pack_for_gemm<Arch>(fold_dense(conv_bn(c.out_c, c.in_c, c.k), c.stride, Act::kRelu));
   const Dims out{1, c.out_c, conv_out(c.h, c.k, c.stride), conv_out(c.w, c.k, c.stride)};
   const auto x = randoms(in.count(), -1, 1);

@@ -3,6 +3,7 @@
 // activation). Compiled once per instruction set (mnv4_add_isa_test).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -81,7 +82,7 @@ ISA_TEST(KernelDepthwise, MatchesReferenceAcrossEdges) {
             const Tensor x({d.n, d.c, d.h, d.w}, randoms(d.count(), static_cast<uint32_t>(c * 131 + hw)));
             const ConvBnWeights w = random_conv_bn(c, 1, k, static_cast<uint32_t>(k * 7 + s));
             const Tensor expected = reference_conv_bn_act(x, d, w, k, s, c, act);
-            const FoldedConv f = fold_depthwise(w, s, act);
+            const FoldedConv f = kernels::cpu::pack_for_depthwise<Arch>(fold_depthwise(w, s, act));
             const Tensor in = to_nhwc(x, d);
             Tensor got(expected.shape());
             const Dims o = kernels::cpu::depthwise_conv<Arch>(in.data(), d, f, got.data());
@@ -102,7 +103,8 @@ ISA_TEST(KernelDepthwise, RowRangesComposeTheWholeOutput) {
     for (std::size_t step : {2, 3}) {
       const Dims d{3, cs.c, 11, 9};
       const Tensor x({d.n, d.h, d.w, d.c}, randoms(d.count(), 5));
-      const FoldedConv f = fold_depthwise(random_conv_bn(d.c, 1, cs.k, 9), cs.s, Act::kRelu);
+      const FoldedConv f =
+          kernels::cpu::pack_for_depthwise<Arch>(fold_depthwise(random_conv_bn(d.c, 1, cs.k, 9), cs.s, Act::kRelu));
       const std::size_t rows = kernels::cpu::depthwise_rows(d, f);
       Tensor whole({d.n, conv_out(d.h, cs.k, cs.s), conv_out(d.w, cs.k, cs.s), d.c}), parts(whole.shape());
       kernels::cpu::depthwise_conv<Arch>(x.data(), d, f, whole.data());
@@ -112,6 +114,38 @@ ISA_TEST(KernelDepthwise, RowRangesComposeTheWholeOutput) {
     }
 }
 
+
+ISA_TEST(KernelDepthwise, PixelPitchesGiveThePackedResult) {
+  MNV4_REQUIRE_ISA();
+  // Pixels further apart than the channel count (the UIB's padded expanded
+  // tensors): the same values as packed tensors, and the gaps in the output
+  // left as they were. A ragged channel count takes the scalar tail too.
+  constexpr float kGap = 12345.0f;
+  for (const int c : {2 * kLanes, 2 * kLanes + 3})
+    for (const int k : {3, 5})
+      for (const int s : {1, 2})
+        for (const std::size_t pad : {std::size_t{1}, std::size_t{16}}) {
+          const Dims d{2, c, 9, 10};
+          const std::size_t pitch = static_cast<std::size_t>(c) + pad, pixels = d.pixels();
+          const Tensor x({d.n, d.h, d.w, d.c}, randoms(d.count(), 17));
+          const FoldedConv f =
+              kernels::cpu::pack_for_depthwise<Arch>(fold_depthwise(random_conv_bn(c, 1, k, 3), s, Act::kGelu));
+          const Dims o{d.n, c, conv_out(d.h, k, s), conv_out(d.w, k, s)};
+          Tensor packed({o.n, o.h, o.w, o.c});
+          kernels::cpu::depthwise_conv<Arch>(x.data(), d, f, packed.data());
+          std::vector<float> in(pixels * pitch, std::numeric_limits<float>::quiet_NaN()), out(o.pixels() * pitch, kGap);
+          for (std::size_t p = 0; p < pixels; ++p)
+            std::copy_n(x.data() + p * c, c, in.data() + p * pitch);
+          kernels::cpu::depthwise_conv_rows<Arch>(in.data(), d, f, out.data(), 0, kernels::cpu::depthwise_rows(d, f),
+                                                  pitch, pitch);
+          for (std::size_t p = 0; p < o.pixels(); ++p) {
+            for (int ch = 0; ch < c; ++ch)
+              ASSERT_EQ(out[p * pitch + ch], packed.data()[p * c + ch])
+                  << "c" << c << " k" << k << " s" << s << " pixel " << p;
+            for (std::size_t g = c; g < pitch; ++g) ASSERT_EQ(out[p * pitch + g], kGap) << "gap written at pixel " << p;
+          }
+        }
+}
 ISA_TEST(KernelDense, ConvolutionMatchesReference) {
   MNV4_REQUIRE_ISA();
   // 40 columns: the direct kernel's pixel groups read the image in place

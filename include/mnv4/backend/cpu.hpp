@@ -76,13 +76,15 @@ void parallel_gemm(const RunContext& ctx, const kernels::cpu::GemmArgs& g) {
   });
 }
 
-// A 1×1 convolution: a GEMM over pixels.
+// A 1×1 convolution: a GEMM over pixels. Pixels sit in_pitch / out_pitch floats
+// apart in `in` / `out` (0: their channel count); the residual is packed.
 template <class Arch>
 void pointwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, float* out,
-               const float* residual = nullptr) {
+               const float* residual = nullptr, std::size_t in_pitch = 0, std::size_t out_pitch = 0) {
   const std::size_t ci = static_cast<std::size_t>(f.in_c), co = static_cast<std::size_t>(f.out_c);
-  parallel_gemm<Arch>(ctx, {.m = d.pixels(), .k = f.in_c, .n = f.out_c, .a = in, .lda = ci, .b = f.weights.data(),
-                            .bias = f.bias.data(), .act = f.act, .residual = residual, .ldr = co, .c = out, .ldc = co});
+  parallel_gemm<Arch>(ctx, {.m = d.pixels(), .k = f.in_c, .n = f.out_c, .a = in, .lda = in_pitch != 0 ? in_pitch : ci,
+                            .b = f.weights.data(), .bias = f.bias.data(), .act = f.act, .residual = residual,
+                            .ldr = co, .c = out, .ldc = out_pitch != 0 ? out_pitch : co});
 }
 
 // A dense k×k convolution (im2col + GEMM, or direct) with its output pixels split across the pool.
@@ -126,11 +128,13 @@ Dims dense(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, 
   return o;
 }
 
-// A depthwise convolution with its (image, output row) range split across the pool.
+// A depthwise convolution with its (image, output row) range split across the pool
+// (pixel pitches as in depthwise_conv_rows).
 template <class Arch>
-Dims depthwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, float* out) {
+Dims depthwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, float* out,
+               std::size_t in_pitch = 0, std::size_t out_pitch = 0) {
   parallel_for(ctx.pool, kernels::cpu::depthwise_rows(d, f), [&](std::size_t b, std::size_t e) {
-    kernels::cpu::depthwise_conv_rows<Arch>(in, d, f, out, b, e);
+    kernels::cpu::depthwise_conv_rows<Arch>(in, d, f, out, b, e, in_pitch, out_pitch);
   });
   return {d.n, d.c, conv_out(d.h, f.k, f.stride), conv_out(d.w, f.k, f.stride)};
 }
@@ -247,8 +251,9 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   explicit BlockImpl(UibWeights&& w)
       : pw_exp_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.pw_exp, 1, S.act))),
         pw_proj_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.pw_proj, 1, Act::kNone, w.gamma ? &*w.gamma : nullptr))) {
-    if (w.dw_start) dw_start_ = fold_depthwise(*w.dw_start, S.start_stride(), Act::kNone);
-    if (w.dw_mid) dw_mid_ = fold_depthwise(*w.dw_mid, S.stride, S.act);
+    using kernels::cpu::pack_for_depthwise;
+    if (w.dw_start) dw_start_ = pack_for_depthwise<Arch>(fold_depthwise(*w.dw_start, S.start_stride(), Act::kNone));
+    if (w.dw_mid) dw_mid_ = pack_for_depthwise<Arch>(fold_depthwise(*w.dw_mid, S.stride, S.act));
   }
   static Dims output_dims(Dims in) { return BlockImpl<backend::Reference, S>::output_dims(in); }
   static Dims start_dims(Dims in) { return BlockImpl<backend::Reference, S>::start_dims(in); }
@@ -309,12 +314,20 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     return {band, (band - 1) * S.stride + extra};
   }
 
+  // Pixel pitch of the expanded tensors pw_exp → dw_mid → pw_proj pass on (op
+  // by op): one cache line more than S.mid where S.mid·4 bytes is a multiple of
+  // 512, whose pixels' lines would otherwise fall in 8 or fewer of L1's 64 sets,
+  // so that the depthwise's columns evict one another (and their prefetches).
+  // Measured on the depthwise alone (AVX-512): 12×12×2048 3×3 and 5×5 0.58 of the
+  // time, 12×12×512 5×5 0.86, 24×24×768 5×5 0.95, 48×48×384 5×5/2 0.92; where
+  // the lines spread over 16 sets or more (192, 480, 960) a pad only adds bytes.
+  static constexpr std::size_t kMidPitch = S.mid_k != 0 && S.mid % 128 == 0 ? S.mid + 16 : S.mid;
   // [region A: dw_start or dw_mid output | region B: expanded (or the windows) | region C: dw_start output when banded]
   static std::size_t region_a(Dims in) {
     const Dims s = start_dims(in);
-    return std::max(s.count(), output_dims(in).pixels() * S.mid);
+    return std::max(s.count(), output_dims(in).pixels() * kMidPitch);
   }
-  static std::size_t region_b(Dims in) { return start_dims(in).pixels() * S.mid; }
+  static std::size_t region_b(Dims in) { return start_dims(in).pixels() * kMidPitch; }
   static std::size_t scratch_floats(Dims in) {
     return region_a(in) + region_b(in) + (banded(in) && S.start_k != 0 ? start_dims(in).count() : 0);
   }
@@ -343,14 +356,14 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
         return;
       }
     }
-    pointwise<Arch>(ctx, x, xd, pw_exp_, b);
+    pointwise<Arch>(ctx, x, xd, pw_exp_, b, nullptr, 0, kMidPitch);
     xd.c = S.mid;
     x = b;
     if constexpr (S.mid_k != 0) {
-      xd = depthwise<Arch>(ctx, x, xd, dw_mid_, a);
+      xd = depthwise<Arch>(ctx, x, xd, dw_mid_, a, kMidPitch, kMidPitch);
       x = a;
     }
-    pointwise<Arch>(ctx, x, xd, pw_proj_, out, S.skip() ? in : nullptr);
+    pointwise<Arch>(ctx, x, xd, pw_proj_, out, S.skip() ? in : nullptr, kMidPitch);
   }
 
   // pw_exp and dw_mid of x [n, h, w, S.in] into dw [n, oh, ow, S.mid], or with
@@ -445,8 +458,8 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     norm_scale_.assign(scale.begin(), scale.end());
     norm_shift_.assign(shift.begin(), shift.end());
     if constexpr (S.kv_stride > 1) {
-      key_down_ = fold_depthwise(*w.key_down, S.kv_stride, Act::kNone);
-      value_down_ = fold_depthwise(*w.value_down, S.kv_stride, Act::kNone);
+      key_down_ = kernels::cpu::pack_for_depthwise<Arch>(fold_depthwise(*w.key_down, S.kv_stride, Act::kNone));
+      value_down_ = kernels::cpu::pack_for_depthwise<Arch>(fold_depthwise(*w.value_down, S.kv_stride, Act::kNone));
     }
   }
   static Dims output_dims(Dims in) { return in; }
@@ -487,9 +500,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     float* attn_out = scratch + off.o;
 
     for (int n = 0; n < d.n; ++n) {
-      const float* x = in + static_cast<std::size_t>(n) * l * c;
-      for (std::size_t i = 0; i < l; ++i)
-        for (std::size_t ch = 0; ch < c; ++ch) normed[i * c + ch] = x[i * c + ch] * norm_scale_[ch] + norm_shift_[ch];
+      normalize(in + static_cast<std::size_t>(n) * l * c, l, normed, ctx);
 
       pointwise<Arch>(ctx, normed, one, query_, q);
       const float* k_src = normed;
@@ -508,15 +519,38 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
                                .value_dim = S.value_dim, .q = q, .k = k, .v = v,
                                .o = attn_out + static_cast<std::size_t>(n) * l * kOutDim};
       prepare_attention<Arch>(args, scratch + off.scores);
-      constexpr std::size_t kRowsPerTask = 16;
-      parallel_for(ctx.pool, (l + kRowsPerTask - 1) / kRowsPerTask, [&](std::size_t b, std::size_t e) {
-        multi_query_attention_rows<Arch>(args, scratch + off.scores, b * kRowsPerTask, std::min(l, e * kRowsPerTask));
+      // Tasks of about 16 query rows (a head's scores stay in L1), as many for
+      // each thread: 144 rows in 9 tasks made one of two threads do 5.
+      const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
+      const std::size_t tasks = threads * std::max<std::size_t>(1, (l + 16 * threads - 1) / (16 * threads));
+      parallel_for(ctx.pool, tasks, [&](std::size_t b, std::size_t e) {
+        multi_query_attention_rows<Arch>(args, scratch + off.scores, l * b / tasks, l * e / tasks);
       });
     }
     pointwise<Arch>(ctx, attn_out, Dims{d.n, kOutDim, d.h, d.w}, output_, out, in);
   }
   FoldedConv query_, key_, value_, output_, key_down_, value_down_;
   std::vector<float> norm_scale_, norm_shift_;
+
+ private:
+  // The block's BatchNorm on one image's `l` tokens, rows split across the pool.
+  void normalize(const float* x, std::size_t l, float* normed, const RunContext& ctx) const {
+    using B = xsimd::batch<float, Arch>;
+    constexpr std::size_t kLanes = B::size;
+    const std::size_t c = static_cast<std::size_t>(S.dim), body = c / kLanes * kLanes;
+    parallel_for(ctx.pool, l, [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) {
+        const float* row = x + i * c;
+        float* dst = normed + i * c;
+        std::size_t ch = 0;
+        for (; ch < body; ch += kLanes)
+          xsimd::fma(B::load_unaligned(row + ch), B::load_unaligned(norm_scale_.data() + ch),
+                     B::load_unaligned(norm_shift_.data() + ch))
+              .store_unaligned(dst + ch);
+        for (; ch < c; ++ch) dst[ch] = row[ch] * norm_scale_[ch] + norm_shift_[ch];
+      }
+    });
+  }
 };
 
 // ---- Head: average pool → conv_head + BN + act → classifier ----------------------
