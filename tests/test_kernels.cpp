@@ -95,11 +95,12 @@ ISA_TEST(KernelDepthwise, MatchesReferenceAcrossEdges) {
 
 ISA_TEST(KernelDepthwise, RowRangesComposeTheWholeOutput) {
   MNV4_REQUIRE_ISA();
-  // Stride 1 with whole vectors takes output rows in pairs where the range and
-  // the image allow: ranges of 3 rows start pairs at both parities, and the
-  // 11-row images make pairs meet image boundaries.
+  // Stride 1, and 5×5 stride 2, with whole vectors take output rows in pairs
+  // where the range and the image allow: ranges of 3 rows start pairs at both
+  // parities, and the 11-row images make pairs meet image boundaries.
   struct Case { int c, k, s; };
-  for (const Case cs : {Case{2 * kLanes + 3, 5, 2}, Case{2 * kLanes, 5, 1}, Case{kLanes, 3, 1}})
+  for (const Case cs : {Case{2 * kLanes + 3, 5, 2}, Case{2 * kLanes, 5, 1}, Case{kLanes, 3, 1}, Case{2 * kLanes, 5, 2},
+                        Case{kLanes, 3, 2}})
     for (std::size_t step : {2, 3}) {
       const Dims d{3, cs.c, 11, 9};
       const Tensor x({d.n, d.h, d.w, d.c}, randoms(d.count(), 5));
