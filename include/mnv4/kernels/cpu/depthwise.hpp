@@ -2,7 +2,7 @@
 // Depthwise k×k convolution on NHWC with folded BatchNorm: y = act(conv(x) + bias).
 //
 // Channels are the SIMD dimension (NHWC keeps them contiguous). Along one output
-// row (two at stride 1 with 32 registers) the kernel takes groups of 8 output
+// row (two at stride 1, and 5×5 stride 2, with 32 registers) the kernel takes groups of 8 output
 // pixels (4 with 16 registers) and for each sweeps all channel vectors; groups
 // at the edges count taps outside the image as zeros. Bias and the activation
 // (a template parameter) are applied before the store. The weights are packed
@@ -51,102 +51,37 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
   const int ox_lo = std::min(ow, (kPad + S - 1) / S);
   const int ox_hi = std::max(ox_lo, std::min(ow, (d.w - K + kPad) / S + 1));
 
-  // Stride 1 with 32 registers (2·8 accumulators, K + 7 input columns): two
-  // output rows at a time share K - 1 input rows, so each input vector loaded
-  // feeds both rows ((K + 1)/(2K) of the loads of one row at a time). Measured
-  // on AVX-512 against one row at a time: 5×5 layers 0.76–0.91 of the time,
-  // 3×3 0.87–1.06 (the 1.0x ones read their input from L3 either way); whole
-  // models 0.975–1.0. The summation order is that of one row: bitwise the same.
-  constexpr bool kPairs = S == 1 && kLanes >= 16;
+  // Two output rows at a time, with 32 registers (2·8 accumulators): they read
+  // K + S input rows instead of 2K, so each input vector loaded feeds both rows.
+  // A group's 8 pixels read every S-th of its K + 7·S columns, which are loaded
+  // one residue mod S at a time, each for the taps of that residue: at stride 2
+  // the 19 columns of a 5×5 do not fit in registers beside the accumulators,
+  // the 10 even ones do. Measured on AVX-512 against one row at a time: stride 1
+  // 5×5 layers 0.76–0.91 of the time, 3×3 0.87–1.06 (the 1.0x ones read their
+  // input from L3 either way), whole models 0.975–1.0; 5×5/2 layers 0.72–0.93,
+  // whole models within ±0.6 %; 3×3/2 mixed (0.92–1.2), so one row at a time there.
+  // Every row, paired or not, sums its taps in the same order (kTapOrder): the
+  // same bits either way.
+  constexpr bool kPairs = (S == 1 || K == 5) && kLanes >= 16;
+  constexpr std::array<int, K> kTapOrder = [] {
+    std::array<int, K> order{};
+    int i = 0;
+    for (int residue = 0; residue < (kPairs ? S : 1); ++residue)
+      for (int kx = residue; kx < K; kx += kPairs ? S : 1) order[i++] = kx;
+    return order;
+  }();
   // A template, so that it is compiled only where kPairs calls it.
   const auto pair_rows = [&]<class = void>(int n, int oy) {
     const float* src = in + static_cast<std::size_t>(n) * d.plane() * pin;
     float* dst0 =
         out + (static_cast<std::size_t>(n) * oh + static_cast<std::size_t>(oy)) * static_cast<std::size_t>(ow) * pout;
     float* dst1 = dst0 + static_cast<std::size_t>(ow) * pout;
-    const int iy0 = oy - kPad;
-    // Input rows iy0 + t, t in [0, K]: row oy takes taps t < K, row oy + 1 taps t ≥ 1.
-    const int t_begin = std::max(0, -iy0), t_end = std::min(K + 1, d.h - iy0);
+    const int iy0 = oy * S - kPad;
+    // Input rows iy0 + t, t in [0, K + S): row oy takes taps t < K, row oy + 1 taps t ≥ S.
+    const int t_begin = std::max(0, -iy0), t_end = std::min(K + S, d.h - iy0);
     const auto group = [&]<bool kEdge>(int ox) {
-      const int ix0 = ox - kPad;
-      constexpr int kCols = K + kPixels - 1;
-      std::array<bool, kCols> inside{};
-#pragma GCC unroll 32
-      for (int j = 0; j < kCols; ++j) inside[j] = !kEdge || (ix0 + j >= 0 && ix0 + j < d.w);
-      const int stored = kEdge ? std::min(kPixels, ow - ox) : kPixels;
-      for (int ch = 0; ch < c_vec; ch += kLanes) {
-        std::array<B, kPixels> acc0, acc1;
-        const B b = B::load_unaligned(bias + ch);
-        acc0.fill(b);
-        acc1.fill(b);
-        for (int t = t_begin; t < t_end; ++t) {
-          const float* row = src + static_cast<std::size_t>(iy0 + t) * d.w * pin + ch;
-          std::array<B, kCols> x;
-#pragma GCC unroll 32
-          for (int j = 0; j < kCols; ++j)
-            x[j] = inside[j] ? B::load_unaligned(row + static_cast<std::ptrdiff_t>(ix0 + j) * column) : B(0.0f);
-          if (t < K) {
-            const float* w = weights + static_cast<std::size_t>(ch) * kTaps + static_cast<std::size_t>(t * K) * kLanes;
-#pragma GCC unroll 5
-            for (int kx = 0; kx < K; ++kx) {
-              const B wk = B::load_aligned(w + kx * kLanes);
-#pragma GCC unroll 8
-              for (int i = 0; i < kPixels; ++i) acc0[i] = xsimd::fma(x[kx + i], wk, acc0[i]);
-            }
-          }
-          if (t > 0) {
-            const float* w =
-                weights + static_cast<std::size_t>(ch) * kTaps + static_cast<std::size_t>((t - 1) * K) * kLanes;
-#pragma GCC unroll 5
-            for (int kx = 0; kx < K; ++kx) {
-              const B wk = B::load_aligned(w + kx * kLanes);
-#pragma GCC unroll 8
-              for (int i = 0; i < kPixels; ++i) acc1[i] = xsimd::fma(x[kx + i], wk, acc1[i]);
-            }
-          }
-        }
-        float* o0 = dst0 + static_cast<std::size_t>(ox) * pout + ch;
-        float* o1 = dst1 + static_cast<std::size_t>(ox) * pout + ch;
-#pragma GCC unroll 8
-        for (int i = 0; i < kPixels; ++i) {
-          if (kEdge && i >= stored) break;
-          detail::activate_as<A>(acc0[i]).store_unaligned(o0 + static_cast<std::size_t>(i) * pout);
-          detail::activate_as<A>(acc1[i]).store_unaligned(o1 + static_cast<std::size_t>(i) * pout);
-        }
-      }
-    };
-    for (int ox = 0; ox < ow; ox += kPixels) {
-      if (ox >= ox_lo && ox + kPixels <= ox_hi) group.template operator()<false>(ox);
-      else group.template operator()<true>(ox);
-    }
-  };
-
-  // Stride 2, 5×5, with 32 registers: two output rows read K + 2 input rows
-  // instead of 2K. A group's 8 pixels read every other column, so its K + 14
-  // columns are loaded as the even ones (for the even taps), then the odd ones:
-  // with 2·8 accumulators that fits in 32 registers, where all at once would
-  // not. Measured against one row at a time (AVX-512): the models' 5×5/2
-  // layers 0.74–0.97 of the time; 3×3/2 mixed (0.92–1.2), so not there. Every
-  // stride-2 row sums its taps in this order (kTapOrder): the same bits either way.
-  constexpr bool kPairsS2 = S == 2 && K == 5 && kLanes >= 16;
-  constexpr std::array<int, K> kTapOrder = [] {
-    std::array<int, K> order{};
-    int i = 0;
-    for (int kx = 0; kx < K; kx += kPairsS2 ? 2 : 1) order[i++] = kx;
-    for (int kx = 1; kPairsS2 && kx < K; kx += 2) order[i++] = kx;
-    return order;
-  }();
-  const auto pair_rows_s2 = [&]<class = void>(int n, int oy) {
-    const float* src = in + static_cast<std::size_t>(n) * d.plane() * pin;
-    float* dst0 =
-        out + (static_cast<std::size_t>(n) * oh + static_cast<std::size_t>(oy)) * static_cast<std::size_t>(ow) * pout;
-    float* dst1 = dst0 + static_cast<std::size_t>(ow) * pout;
-    const int iy0 = oy * 2 - kPad;
-    // Input rows iy0 + t, t in [0, K + 2): row oy takes taps t < K, row oy + 1 taps t ≥ 2.
-    const int t_begin = std::max(0, -iy0), t_end = std::min(K + 2, d.h - iy0);
-    const auto group = [&]<bool kEdge>(int ox) {
-      const int ix0 = ox * 2 - kPad;
-      constexpr int kCols = K + 2 * (kPixels - 1), kEven = (kCols + 1) / 2, kOdd = kCols / 2;
+      const int ix0 = ox * S - kPad;
+      constexpr int kCols = K + S * (kPixels - 1);
       std::array<bool, kCols> inside{};
 #pragma GCC unroll 32
       for (int j = 0; j < kCols; ++j) inside[j] = !kEdge || (ix0 + j >= 0 && ix0 + j < d.w);
@@ -159,30 +94,32 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
         const float* wv = weights + static_cast<std::size_t>(ch) * kTaps;
         for (int t = t_begin; t < t_end; ++t) {
           const float* row = src + static_cast<std::size_t>(iy0 + t) * d.w * pin + ch;
-          // Taps kx of one parity: column kx + 2i is x[kx / 2 + i] of that parity's columns.
-          const auto taps = [&]<int kParity, int kN>() {
+          // The columns ≡ kResidue (mod S) and their taps: tap kx of pixel i reads
+          // column kx + S·i, which is x[kx / S + i] of them.
+          const auto residue = [&]<int kResidue>() {
+            constexpr int kN = (kCols - kResidue + S - 1) / S;
             std::array<B, kN> x;
 #pragma GCC unroll 32
             for (int j = 0; j < kN; ++j) {
-              const int col = 2 * j + kParity;
+              const int col = S * j + kResidue;
               x[j] = inside[col] ? B::load_unaligned(row + static_cast<std::ptrdiff_t>(ix0 + col) * column) : B(0.0f);
             }
 #pragma GCC unroll 5
-            for (int kx = kParity; kx < K; kx += 2) {
+            for (int kx = kResidue; kx < K; kx += S) {
               if (t < K) {
                 const B wk = B::load_aligned(wv + static_cast<std::size_t>(t * K + kx) * kLanes);
 #pragma GCC unroll 8
-                for (int i = 0; i < kPixels; ++i) acc0[i] = xsimd::fma(x[kx / 2 + i], wk, acc0[i]);
+                for (int i = 0; i < kPixels; ++i) acc0[i] = xsimd::fma(x[kx / S + i], wk, acc0[i]);
               }
-              if (t >= 2) {
-                const B wk = B::load_aligned(wv + static_cast<std::size_t>((t - 2) * K + kx) * kLanes);
+              if (t >= S) {
+                const B wk = B::load_aligned(wv + static_cast<std::size_t>((t - S) * K + kx) * kLanes);
 #pragma GCC unroll 8
-                for (int i = 0; i < kPixels; ++i) acc1[i] = xsimd::fma(x[kx / 2 + i], wk, acc1[i]);
+                for (int i = 0; i < kPixels; ++i) acc1[i] = xsimd::fma(x[kx / S + i], wk, acc1[i]);
               }
             }
           };
-          taps.template operator()<0, kEven>();
-          taps.template operator()<1, kOdd>();
+          residue.template operator()<0>();
+          if constexpr (S == 2) residue.template operator()<1>();
         }
         float* o0 = dst0 + static_cast<std::size_t>(ox) * pout + ch;
         float* o1 = dst1 + static_cast<std::size_t>(ox) * pout + ch;
@@ -203,10 +140,9 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
   for (std::size_t r = row_begin; r < row_end; ++r) {
     const int n = static_cast<int>(r / static_cast<std::size_t>(oh));
     const int oy = static_cast<int>(r % static_cast<std::size_t>(oh));
-    if constexpr (kPairs || kPairsS2) {
+    if constexpr (kPairs) {
       if (r + 1 < row_end && oy + 1 < oh && c_vec == c) {
-        if constexpr (kPairs) pair_rows(n, oy);
-        else pair_rows_s2(n, oy);
+        pair_rows(n, oy);
         ++r;
         continue;
       }
