@@ -8,7 +8,7 @@
 // (a template parameter) are applied before the store. The weights are packed
 // per channel vector at load (pack_for_depthwise); a tensor's pixels may sit
 // further apart than its channel count (a pitch), which keeps the columns a
-// group reads out of one L1 set when c·4 bytes is a multiple of 1 KiB.
+// group reads out of a few L1 sets when c·4 bytes is a multiple of 512.
 #include <algorithm>
 #include <array>
 #include <cstddef>
