@@ -1,7 +1,10 @@
 // Per-kernel throughput at the real shapes of the models: every distinct stem,
 // dense (FusedIB), pointwise, depthwise and attention call that Conv-S, Conv-L and
 // Hybrid-M make at their native resolution, single thread; every pointwise shape
-// also through Eigen's GEMM (pointwise_eigen), the alternative the packed GEMM must beat. Counters:
+// also through Eigen's GEMM (pointwise_eigen), the alternative the packed GEMM must
+// beat, and every 3×3 stride-2 shape also through the polyphase Winograd transform
+// (winograd; its FLOP/s count the direct convolution's operations, so the two
+// compare as times and the transform's can exceed the peak). Counters:
 //   FLOP/s     2 × multiply-accumulates per second
 //   B/s        the kernel's compulsory traffic (input + weights + output) per second
 //   FLOP/B     arithmetic intensity of that traffic
@@ -57,7 +60,7 @@ double env_or(const char* name, double fallback) {
 
 // One kernel call: what runs, on which extent.
 struct Case {
-  std::string kind;  // stem, dense, pointwise, pointwise_eigen, depthwise, attention, uib
+  std::string kind;  // stem, dense, winograd, pointwise, pointwise_eigen, depthwise, attention, uib
   int h = 0, w = 0, in_c = 0, out_c = 0, k = 1, stride = 1;
   int heads = 0, key_dim = 0, kv_h = 0, kv_w = 0;  // attention only
   int band = 0;  // uib only: output rows per band (0: each op over the whole image)
@@ -65,13 +68,22 @@ struct Case {
   bool operator<(const Case& o) const { return key() < o.key(); }
 };
 
+// A dense k×k convolution, and the same through the Winograd transform where it runs 3×3/2.
+void add_dense(std::vector<Case>& out, int h, int w, int in_c, int out_c, int k, int stride) {
+  out.push_back({"dense", h, w, in_c, out_c, k, stride});
+  if (k == 3 && stride == 2 && in_c >= 16) out.push_back({"winograd", h, w, in_c, out_c, k, stride});
+}
+
 void add_block(std::vector<Case>& out, const FusedIb& s, int h, int w) {
-  out.push_back({"dense", h, w, s.in, s.mid, s.k, s.stride});
+  add_dense(out, h, w, s.in, s.mid, s.k, s.stride);
   const int oh = conv_out(h, s.k, s.stride), ow = conv_out(w, s.k, s.stride);
   out.push_back({"pointwise", oh, ow, s.mid, s.out});
 }
 void add_block(std::vector<Case>& out, const ConvBn& s, int h, int w) {
-  out.push_back({s.k == 1 && s.stride == 1 ? "pointwise" : "dense", h, w, s.in, s.out, s.k, s.stride});
+  if (s.k == 1 && s.stride == 1)
+    out.push_back({"pointwise", h, w, s.in, s.out});
+  else
+    add_dense(out, h, w, s.in, s.out, s.k, s.stride);
 }
 void add_block(std::vector<Case>& out, const Uib& s, int h, int w) {
   if (s.start_k) {
@@ -244,16 +256,20 @@ void run_case(benchmark::State& state, const Case& c) {
     run_uib(state, c);
     return;
   }
-  const bool dw = c.kind == "depthwise";
-  const FoldedConv f = dw ? kernels::cpu::pack_for_depthwise<Arch>(
-                               fold_depthwise(conv_bn(c.in_c, 1, c.k), c.stride, Act::kRelu))
-                          : kernels::cpu::pack_for_gemm<Arch>(fold_dense(conv_bn(c.out_c, c.in_c, c.k), c.stride, Act::kRelu));
+  const bool dw = c.kind == "depthwise", wino = c.kind == "winograd";
+  const FoldedConv f =
+      dw     ? kernels::cpu::pack_for_depthwise<Arch>(fold_depthwise(conv_bn(c.in_c, 1, c.k), c.stride, Act::kRelu))
+      : wino ? kernels::cpu::pack_for_winograd_s2<Arch>(fold_dense(conv_bn(c.out_c, c.in_c, c.k), c.stride, Act::kRelu))
+             : kernels::cpu::pack_for_gemm<Arch>(fold_dense(conv_bn(c.out_c, c.in_c, c.k), c.stride, Act::kRelu));
   const Dims out{1, c.out_c, conv_out(c.h, c.k, c.stride), conv_out(c.w, c.k, c.stride)};
   const auto x = randoms(in.count(), -1, 1);
-  std::vector<float> y(out.count()), scratch(kernels::cpu::dense_conv_scratch<Arch>(in, f) + 1);
+  std::vector<float> y(out.count()),
+      scratch(wino ? winograd_s2_scratch(in, c.out_c) : kernels::cpu::dense_conv_scratch<Arch>(in, f) + 1);
   const double seconds = timed_loop(state, [&] {
     if (dw)
       depthwise<Arch>(ctx, x.data(), in, f, y.data());
+    else if (wino)
+      winograd_s2<Arch>(ctx, x.data(), in, f, scratch.data(), y.data());
     else if (c.kind == "pointwise")
       pointwise<Arch>(ctx, x.data(), in, f, y.data());
     else

@@ -226,6 +226,62 @@ ISA_TEST(KernelDense, PixelRangesComposeTheWholeOutput) {
   }
 }
 
+ISA_TEST(KernelWinograd, MatchesReference) {
+  MNV4_REQUIRE_ISA();
+  // The polyphase Winograd 3×3/2 against the direct reference: odd and even
+  // extents (a last tile half outside the image, one-pixel images whose every
+  // sample but one is padding), rows of more than one block of tiles (48
+  // columns: 24 tiles, two blocks), channel counts around the vector width (the scalar
+  // tails of both transforms), two images (blocks that cross from one to the next).
+  int cases = 0;
+  for (int in_c : {1, kLanes + 3, 24, 32})
+    for (int out_c : {1, kLanes + 1, 64, 96})
+      for (const auto& [h, width] : {std::pair{1, 1}, {3, 4}, {9, 7}, {10, 48}})
+        for (Act act : {Act::kNone, Act::kRelu, Act::kGelu}) {
+          const Dims d{2, in_c, h, width};
+          const Tensor x({d.n, d.c, d.h, d.w}, randoms(d.count(), static_cast<uint32_t>(in_c * out_c + h)));
+          const ConvBnWeights w = random_conv_bn(out_c, in_c, 3, static_cast<uint32_t>(out_c + width));
+          const Tensor expected = reference_conv_bn_act(x, d, w, 3, 2, 1, act);
+          const FoldedConv f = kernels::cpu::pack_for_winograd_s2<Arch>(fold_dense(w, 2, act));
+          const Tensor in = to_nhwc(x, d);
+          Tensor got(expected.shape());
+          std::vector<float> scratch(kernels::cpu::winograd_s2_floats(in_c, out_c));
+          kernels::cpu::winograd_s2_rows<Arch>(in.data(), d, f, scratch.data(), got.data(), 0,
+                                               kernels::cpu::winograd_s2_row_pairs(d));
+          ASSERT_LE(relative_error(got, expected), 2e-6) << label(d, 3, 2, act) << " out " << out_c;
+          ++cases;
+        }
+  RecordProperty("cases", cases);
+}
+
+ISA_TEST(KernelWinograd, RowPairsComposeTheWholeOutput) {
+  MNV4_REQUIRE_ISA();
+  // One pair at a time into a pair-sized buffer (out_first: the FusedIB's use)
+  // gives the bits of the whole range at once; an odd last row is written once.
+  const Dims d{2, 32, 13, 30};
+  const Tensor x({d.n, d.h, d.w, d.c}, randoms(d.count(), 11));
+  const FoldedConv f = kernels::cpu::pack_for_winograd_s2<Arch>(fold_dense(random_conv_bn(96, 32, 3, 5), 2, Act::kRelu));
+  const Dims o{d.n, f.out_c, conv_out(d.h, 3, 2), conv_out(d.w, 3, 2)};
+  Tensor whole({o.n, o.h, o.w, o.c});
+  std::vector<float> scratch(kernels::cpu::winograd_s2_floats(d.c, f.out_c));
+  const std::size_t pairs = kernels::cpu::winograd_s2_row_pairs(d);
+  kernels::cpu::winograd_s2_rows<Arch>(x.data(), d, f, scratch.data(), whole.data(), 0, pairs);
+  const auto row = static_cast<std::size_t>(o.w) * static_cast<std::size_t>(o.c);
+  constexpr float kUnwritten = -7.0f;
+  std::vector<float> pair_out(2 * row + 1, kUnwritten);
+  const std::size_t per_image = static_cast<std::size_t>(o.h + 1) / 2;
+  for (std::size_t p = 0; p < pairs; ++p) {
+    std::fill(pair_out.begin(), pair_out.end(), kUnwritten);
+    const std::size_t n = p / per_image, oy = 2 * (p % per_image);
+    const std::size_t first = (n * static_cast<std::size_t>(o.h) + oy) * static_cast<std::size_t>(o.w);
+    kernels::cpu::winograd_s2_rows<Arch>(x.data(), d, f, scratch.data(), pair_out.data(), p, p + 1, first);
+    const std::size_t rows = std::min<std::size_t>(2, static_cast<std::size_t>(o.h) - oy);
+    for (std::size_t i = 0; i < rows * row; ++i)
+      ASSERT_EQ(pair_out[i], whole.data()[first * static_cast<std::size_t>(o.c) + i]) << "pair " << p << " float " << i;
+    for (std::size_t i = rows * row; i < pair_out.size(); ++i) ASSERT_EQ(pair_out[i], kUnwritten) << "pair " << p;
+  }
+}
+
 ISA_TEST(KernelGemm, BiasActivationResidualMatchReference) {
   MNV4_REQUIRE_ISA();
   // m around the register tiles' rows (kRows, and the taller tiles of narrow

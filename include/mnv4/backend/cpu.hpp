@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstring>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "mnv4/kernels/cpu/dense_conv.hpp"
 #include "mnv4/kernels/cpu/depthwise.hpp"
 #include "mnv4/kernels/cpu/gemm.hpp"
+#include "mnv4/kernels/cpu/winograd_s2.hpp"
 #include "mnv4/layers/fold.hpp"
 #include "mnv4/layers/weights.hpp"
 
@@ -128,6 +130,34 @@ Dims dense(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, 
   return o;
 }
 
+// Parts a layer split into one contiguous range per thread plans scratch for:
+// the scratch is sized before the caller picks a thread count, so as many as
+// the machine runs at once (a larger pool leaves its extra threads idle there).
+inline std::size_t planned_parts() {
+  static const std::size_t n = std::max(1u, std::thread::hardware_concurrency());
+  return n;
+}
+
+// Scratch floats winograd_s2 plans for input `in` and out_c outputs.
+inline std::size_t winograd_s2_scratch(Dims in, int out_c) {
+  return std::min(planned_parts(), kernels::cpu::winograd_s2_row_pairs(in)) * kernels::cpu::winograd_s2_floats(in.c, out_c);
+}
+
+// A 3×3 stride-2 convolution by the polyphase Winograd transform (f packed by
+// pack_for_winograd_s2), one contiguous range of output row pairs a thread.
+template <class Arch>
+Dims winograd_s2(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, float* scratch, float* out) {
+  const std::size_t pairs = kernels::cpu::winograd_s2_row_pairs(d), per = kernels::cpu::winograd_s2_floats(d.c, f.out_c);
+  const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
+  const std::size_t parts = std::min({threads, pairs, winograd_s2_scratch(d, f.out_c) / per});
+  parallel_for(ctx.pool, parts, [&](std::size_t b, std::size_t e) {
+    for (std::size_t part = b; part < e; ++part)
+      kernels::cpu::winograd_s2_rows<Arch>(in, d, f, scratch + part * per, out, pairs * part / parts,
+                                           pairs * (part + 1) / parts);
+  });
+  return {d.n, f.out_c, conv_out(d.h, 3, 2), conv_out(d.w, 3, 2)};
+}
+
 // A depthwise convolution with its (image, output row) range split across the pool
 // (pixel pitches as in depthwise_conv_rows).
 template <class Arch>
@@ -144,16 +174,24 @@ Dims depthwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv&
 template <class Arch, class SpecT, SpecT S>
 struct CpuConvBn {
   static constexpr Layout layout = Layout::kNHWC;
-  explicit CpuConvBn(const ConvBnWeights& w) : conv_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w, S.stride, S.act))) {}
+  static constexpr bool kWinograd = kernels::cpu::winograd_s2_applies<Arch>(S.in, S.out, S.k, S.stride);
+  explicit CpuConvBn(const ConvBnWeights& w) : conv_(pack(fold_dense(w, S.stride, S.act))) {}
   static Dims output_dims(Dims in) { return {in.n, S.out, conv_out(in.h, S.k, S.stride), conv_out(in.w, S.k, S.stride)}; }
   static std::size_t scratch_floats(Dims in) {
+    if constexpr (kWinograd) return winograd_s2_scratch(in, S.out);
     return kernels::cpu::im2col_floats<Arch>(output_dims(in).pixels(), S.in, S.out, S.k, S.stride);
   }
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
     if constexpr (S.k == 1 && S.stride == 1)
       pointwise<Arch>(ctx, in, d, conv_, out);
+    else if constexpr (kWinograd)
+      winograd_s2<Arch>(ctx, in, d, conv_, scratch, out);
     else
       dense<Arch>(ctx, in, d, conv_, scratch, out);
+  }
+  static FoldedConv pack(FoldedConv f) {
+    if constexpr (kWinograd) return kernels::cpu::pack_for_winograd_s2<Arch>(std::move(f));
+    return kernels::cpu::pack_for_gemm<Arch>(std::move(f));
   }
   FoldedConv conv_;
 };
@@ -172,21 +210,29 @@ struct BlockImpl<backend::CpuFor<Arch>, S> : CpuConvBn<Arch, ConvBn, S> {
 template <class Arch, FusedIb S>
 struct BlockImpl<backend::CpuFor<Arch>, S> {
   static constexpr Layout layout = Layout::kNHWC;
+  // The expansion by the Winograd transform where it runs 3×3/2 (Conv-M's and
+  // Hybrid-M's 32 → 128 everywhere, all four models' on AVX2/SSE), two output
+  // rows at a time; else direct, in place, or im2col blocks (run).
+  static constexpr bool kWinograd = kernels::cpu::winograd_s2_applies<Arch>(S.in, S.mid, S.k, S.stride);
   explicit BlockImpl(FusedIbWeights&& w)
-      : exp_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.exp, S.stride, S.act))),
+      : exp_(pack_expansion(fold_dense(w.exp, S.stride, S.act))),
         pwl_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.pwl, 1, Act::kNone))) {}
   static Dims output_dims(Dims in) { return {in.n, S.out, conv_out(in.h, S.k, S.stride), conv_out(in.w, S.k, S.stride)}; }
   // [im2col rows | expanded]
   static std::size_t im2col(Dims in) {
     return kernels::cpu::im2col_floats<Arch>(output_dims(in).pixels(), S.in, S.mid, S.k, S.stride);
   }
-  static std::size_t scratch_floats(Dims in) { return im2col(in) + output_dims(in).pixels() * S.mid; }
+  static std::size_t scratch_floats(Dims in) {
+    if constexpr (kWinograd) return std::min(planned_parts(), kernels::cpu::winograd_s2_row_pairs(in)) * winograd_part_floats(in);
+    return im2col(in) + output_dims(in).pixels() * S.mid;
+  }
   // Row by row with the input read in place where the shape allows
   // (run_rows_in_place), else in blocks of pixels gathered by im2col: either way
   // the expansion of a block of output pixels goes straight into the projection
   // while in L1/L2, so the expanded tensor (2 MB and more at these resolutions)
   // never makes a round trip through L3.
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
+    if constexpr (kWinograd) return run_winograd(in, d, out, scratch, ctx);
     if (run_rows_in_place(in, d, out, scratch, ctx)) return;
     constexpr std::size_t kPixelsPerTask = 2 * kernels::cpu::GemmTiling<Arch>::kRowUnit;
     const Dims o = output_dims(d);
@@ -209,6 +255,41 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   FoldedConv exp_, pwl_;
 
  private:
+  static FoldedConv pack_expansion(FoldedConv f) {
+    if constexpr (kWinograd) return kernels::cpu::pack_for_winograd_s2<Arch>(std::move(f));
+    return kernels::cpu::pack_for_gemm<Arch>(std::move(f));
+  }
+  // A part's scratch on the Winograd path: the transform's blocks and a row pair's expansion.
+  static std::size_t winograd_part_floats(Dims in) {
+    return kernels::cpu::winograd_s2_floats(S.in, S.mid) + 2 * static_cast<std::size_t>(output_dims(in).w) * S.mid;
+  }
+  // Two output rows at a time: the pair's expansion by the Winograd transform
+  // (winograd_s2_rows), then its projection while the expansion is in L1/L2.
+  // One contiguous range of pairs a thread.
+  void run_winograd(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
+    const Dims o = output_dims(d);
+    const std::size_t ow = static_cast<std::size_t>(o.w), pairs = kernels::cpu::winograd_s2_row_pairs(d);
+    const std::size_t pairs_per_image = static_cast<std::size_t>((o.h + 1) / 2);
+    const std::size_t part_floats = winograd_part_floats(d);
+    const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
+    const std::size_t parts = std::min({threads, pairs, scratch_floats(d) / part_floats});
+    parallel_for(ctx.pool, parts, [&](std::size_t b, std::size_t e) {
+      for (std::size_t part = b; part < e; ++part) {
+        float* transform = scratch + part * part_floats;
+        float* expanded = transform + kernels::cpu::winograd_s2_floats(S.in, S.mid);
+        for (std::size_t pair = pairs * part / parts; pair < pairs * (part + 1) / parts; ++pair) {
+          const std::size_t n = pair / pairs_per_image, oy = 2 * (pair % pairs_per_image);
+          const std::size_t p0 = (n * static_cast<std::size_t>(o.h) + oy) * ow;
+          const std::size_t pixels = std::min<std::size_t>(2, static_cast<std::size_t>(o.h) - oy) * ow;
+          kernels::cpu::winograd_s2_rows<Arch>(in, d, exp_, transform, expanded, pair, pair + 1, p0);
+          kernels::cpu::gemm_bias_act<Arch>({.m = pixels, .k = S.mid, .n = S.out, .a = expanded, .lda = S.mid,
+                                             .b = pwl_.weights.data(), .bias = pwl_.bias.data(), .act = Act::kNone,
+                                             .residual = S.skip() ? in + p0 * S.out : nullptr, .ldr = S.out,
+                                             .c = out + p0 * S.out, .ldc = S.out});
+        }
+      }
+    });
+  }
   // Row by row where the expansion reads its input in place (a kernel row of
   // the patch within one GEMM depth slice, dense_conv_in_place): an output row's
   // expansion is one GEMM over its pixels, with no im2col copy, and goes on into

@@ -317,8 +317,9 @@ void dense_conv_rows(const float* in, Dims d, const FoldedConv& f, float* rows_s
 // kernel row's k·c floats at most one GEMM depth slice (a slice is then one
 // kernel row of the pixels, read from the input where it is), and out_c ≤ k·k·c
 // (its edge batch's results fit beside the patches in dense_conv_in_place_floats).
-// The CPU backend's dense layers (ConvBn k×k) take it; in the models that is
-// Conv-S's 3×3/2 layers on AVX2 and SSE (direct on AVX-512). Measured against
+// The CPU backend's dense layers (ConvBn k×k) take it where the Winograd
+// transform does not (winograd_s2.hpp, which now runs the models' 3×3/2 layers
+// on AVX2 and SSE; direct on AVX-512). Measured against
 // im2col + GEMM in 48-pixel blocks (bench_kernels dense/*): 32 → 32 at 112×112
 // 0.87–0.92 of the time on AVX2, the other AVX2/SSE shapes 0.91–1.02, and the
 // 32 → 128 shape of Conv-M's FusedIB 0.88–0.93 on AVX-512. The FusedIB block
