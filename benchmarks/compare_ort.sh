@@ -10,6 +10,9 @@
 # timed the same way; the peers table scaled by today's ratio on the two shared
 # models is printed beside them as a cross-check. Prints a markdown table and
 # writes build/compare_ort.csv. Not part of the tests.
+# ratio is median(mnv4) / median(ORT) over the rounds; "paired" is the median of
+# each round's mnv4 / ORT, the two runs next to each other in time: on a shared
+# host whose speed drifts over minutes it moves less from run to run.
 # % of peak is against ../shared/peers' machine (210.7 GFLOP/s a core) unless
 # MNV4_PEAK_GFLOPS gives this one's (bench_kernels --benchmark_filter=fma_peak).
 set -euo pipefail
@@ -48,8 +51,8 @@ onnx_of() {  # timm's export when ../shared/peers has it, else mnv4-export-onnx'
   [ -f "build/onnx/$key.onnx" ] || "$exporter" "$model" "$res" "$res" "build/onnx/$key.onnx"
   echo "build/onnx/$key.onnx"
 }
-echo "model,threads,mnv4_ms,ort_ms,ratio,mnv4_gflops,pct_peak,ort_source,ort_table_scaled_ms" > build/compare_ort.csv
-printf '| model | threads | mnv4 ms | ORT ms | ratio | mnv4 GFLOP/s | %% of fp32 peak (threads cores) | ORT graph | ORT table x today |\n|---|---|---|---|---|---|---|---|---|\n'
+echo "model,threads,mnv4_ms,ort_ms,ratio,paired_ratio,mnv4_gflops,pct_peak,ort_source,ort_table_scaled_ms" > build/compare_ort.csv
+printf '| model | threads | mnv4 ms | ORT ms | ratio | paired | mnv4 GFLOP/s | %% of fp32 peak (threads cores) | ORT graph | ORT table x today |\n|---|---|---|---|---|---|---|---|---|---|\n'
 for threads in 1 2; do
   declare -A om_of=()
   for key in conv_small_224 hybrid_medium_256 conv_medium_256 conv_large_384 hybrid_large_384; do
@@ -61,6 +64,8 @@ for threads in 1 2; do
       o+=("$(ort_ms "$onnx" "$threads")")
     done
     mm=$(printf '%s\n' "${m[@]}" | median); om=$(printf '%s\n' "${o[@]}" | median)
+    paired=$(for ((r = 0; r < rounds; r++)); do awk -v a="${m[$r]}" -v b="${o[$r]}" 'BEGIN{print a/b}'; done | median)
+    paired=$(awk -v p="$paired" 'BEGIN{printf "%.2f", p}')
     om_of[$key]=$om
     source=timm; [[ $onnx == build/* ]] && source=mnv4-export-onnx
     # The peers table scaled by today's ORT time on the two timm exports (measured first).
@@ -73,7 +78,7 @@ for threads in 1 2; do
     gf=$(awk -v g="${gmacs[$key]}" -v ms="$mm" 'BEGIN{printf "%.1f", 2*g/ms*1000}')
     pct=$(awk -v f="$gf" -v p="$(peak_of "$threads")" 'BEGIN{printf "%.0f", 100*f/p}')
     ratio=$(awk -v a="$mm" -v b="$om" 'BEGIN{printf "%.2f", a/b}')
-    printf '| %s | %s | %.2f | %.2f | %s | %s | %s%% | %s | %s |\n' "$model" "$threads" "$mm" "$om" "$ratio" "$gf" "$pct" "$source" "$scaled"
-    echo "$model,$threads,$mm,$om,$ratio,$gf,$pct,$source,$scaled" >> build/compare_ort.csv
+    printf '| %s | %s | %.2f | %.2f | %s | %s | %s | %s%% | %s | %s |\n' "$model" "$threads" "$mm" "$om" "$ratio" "$paired" "$gf" "$pct" "$source" "$scaled"
+    echo "$model,$threads,$mm,$om,$ratio,$paired,$gf,$pct,$source,$scaled" >> build/compare_ort.csv
   done
 done
