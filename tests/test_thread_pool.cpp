@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "compare.hpp"
@@ -25,6 +27,35 @@ TEST(ThreadPool, CoversEveryIndexOnce) {
       for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 20) << "threads " << threads << " n " << n;
     }
   }
+}
+
+// A thread that runs slow does not hold the others back: the calling thread's
+// items each take a millisecond here, so the worker, done with its own half in
+// microseconds, takes the rest of the caller's half from its back; every item
+// still runs once, and each call gets a contiguous, non-empty range.
+TEST(ThreadPool, IdleThreadTakesOverASlowThreadsItems) {
+  ThreadPool pool(2);
+  constexpr std::size_t kItems = 64;
+  std::vector<std::atomic<int>> hits(kItems);
+  std::atomic<std::size_t> caller_half_by_worker{0};
+  std::atomic<bool> bad_range{false};
+  const std::thread::id caller = std::this_thread::get_id();
+  pool.parallel_for(kItems, [&](std::size_t b, std::size_t e) {
+    if (b >= e || e > kItems) bad_range = true;
+    for (std::size_t i = b; i < e; ++i) {
+      hits[i].fetch_add(1);
+      if (std::this_thread::get_id() == caller) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      } else if (i < kItems / 2) {
+        caller_half_by_worker.fetch_add(1);
+      }
+    }
+  });
+  EXPECT_FALSE(bad_range.load());
+  for (std::size_t i = 0; i < kItems; ++i) ASSERT_EQ(hits[i].load(), 1) << "item " << i;
+  // Without stealing the worker would run none of them; with it, all but the
+  // caller's first chunk or two.
+  EXPECT_GE(caller_half_by_worker.load(), kItems / 4);
 }
 
 TEST(ThreadPool, RejectsZeroThreads) { EXPECT_THROW(ThreadPool(0), Error); }
