@@ -121,7 +121,7 @@ Dims dense(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, 
     return o;
   }
   parallel_for(ctx.pool, (pixels + kPixelsPerTask - 1) / kPixelsPerTask, [&](std::size_t b, std::size_t e) {
-    // One block of im2col rows per thread (its first task's), reused for each task: L1-resident.
+    // One block of im2col rows per call (its first task's), reused for each task: L1-resident.
     float* rows = scratch + b * kPixelsPerTask * depth;
     for (std::size_t t = b; t < e; ++t)
       kernels::cpu::dense_conv_rows<Arch>(in, d, f, rows, out + t * kPixelsPerTask * f.out_c, nullptr,
@@ -239,7 +239,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     const std::size_t pixels = o.pixels(), depth = static_cast<std::size_t>(S.k) * S.k * S.in;
     float* mid = scratch + im2col(d);
     parallel_for(ctx.pool, (pixels + kPixelsPerTask - 1) / kPixelsPerTask, [&](std::size_t b, std::size_t e) {
-      // Per thread, the blocks of its first task: im2col rows and expanded rows, reused.
+      // Per call, the blocks of its first task: im2col rows and expanded rows, reused.
       float* rows = scratch + b * kPixelsPerTask * depth;
       float* expanded = mid + b * kPixelsPerTask * S.mid;
       for (std::size_t t = b; t < e; ++t) {
