@@ -64,10 +64,8 @@ class ThreadPool {
             n, parts};
     // Every worker acknowledges every job, so job_ and ranges_ are never
     // rewritten while one still reads them.
-    for (std::size_t t = 0; t < ranges_.size(); ++t) {
-      const std::size_t begin = t < parts ? n * t / parts : n, end = t < parts ? n * (t + 1) / parts : n;
-      ranges_[t].span.store(pack(begin, end), std::memory_order_relaxed);
-    }
+    for (std::size_t t = 0; t < parts; ++t)  // threads past `parts` sit this job out
+      ranges_[t].span.store(pack(n * t / parts, n * (t + 1) / parts), std::memory_order_relaxed);
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     generation_.fetch_add(1);  // publishes job_ and ranges_ (seq_cst, paired with sleeping_ below)
     if (sleeping_.load() > 0) {
