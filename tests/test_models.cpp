@@ -194,8 +194,8 @@ TEST(ModelDescription, NativeResolutionFacts) {
   EXPECT_STREQ(rows[5].kind, "uib_extra_dw");
 }
 
-// One block (spec Spec, random weights) on the CPU backend, with 1 and 2 threads,
-// against the reference backend on the same NCHW input.
+// One block (spec Spec, random weights) on the CPU backend against the reference
+// backend on the same NCHW input; with 2 and 3 threads, bit for bit as with one.
 template <auto Spec>
 void check_block_backends(Dims in, uint64_t seed) {
   const auto weights = [seed] {
@@ -219,9 +219,13 @@ void check_block_backends(Dims in, uint64_t seed) {
     return out;
   };
   const Tensor expected = run(reference, nullptr);
-  ThreadPool two(2);
-  EXPECT_LE(relative_error(run(cpu, nullptr), expected), 2e-6);
-  EXPECT_LE(relative_error(run(cpu, &two), expected), 2e-6);
+  ThreadPool two(2), three(3);
+  const Tensor one_thread = run(cpu, nullptr);
+  EXPECT_LE(relative_error(one_thread, expected), 2e-6);
+  // Three threads on this project's two-core hosts: one is often descheduled and
+  // the others take its rows, which must not change a bit.
+  for (ThreadPool* pool : {&two, &three})
+    for (int round = 0; round < 3; ++round) EXPECT_EQ(relative_error(run(cpu, pool), one_thread), 0.0) << pool->size();
 }
 
 // FusedIBs with a residual (stride 1, in == out: no MobileNetV4 has one, but the

@@ -58,6 +58,79 @@ TEST(ThreadPool, IdleThreadTakesOverASlowThreadsItems) {
   EXPECT_GE(caller_half_by_worker.load(), kItems / 4);
 }
 
+// parallel_claim: every item once; each body runs on its own thread index below
+// min(n, threads, max_threads), never twice at once; the ranges a thread gets
+// from its own share follow one another from that share's start.
+TEST(ThreadPool, ClaimGivesEachThreadItsOwnIndex) {
+  for (int threads : {1, 2, 3, 5}) {
+    ThreadPool pool(threads);
+    for (std::size_t max_threads : {1u, 2u, 3u, 8u}) {
+      for (std::size_t n : {0u, 1u, 5u, 64u, 1001u}) {
+        std::vector<std::atomic<int>> hits(n);
+        std::vector<std::atomic<int>> busy(8);
+        std::atomic<bool> bad{false};
+        const std::size_t limit = std::min({n, static_cast<std::size_t>(threads), max_threads});
+        for (int round = 0; round < 10; ++round) {
+          parallel_claim(&pool, n, max_threads, [&](std::size_t thread, auto& next) {
+            if (thread >= limit) {
+              bad = true;
+              return;
+            }
+            if (busy[thread].fetch_add(1) != 0) bad = true;
+            const std::size_t own_begin = n * thread / limit, own_end = n * (thread + 1) / limit;
+            std::size_t b = 0, e = 0, cursor = own_begin;
+            while (next(b, e)) {
+              if (b >= e || e > n) bad = true;
+              // Its own share it takes from the front, in order (others take from the back).
+              if (b >= own_begin && b < own_end) {
+                if (b != cursor) bad = true;
+                cursor = e;
+              }
+              for (std::size_t i = b; i < e; ++i) hits[i].fetch_add(1);
+            }
+            busy[thread].fetch_sub(1);
+          });
+        }
+        EXPECT_FALSE(bad.load()) << "threads " << threads << " max " << max_threads << " n " << n;
+        for (std::size_t i = 0; i < n; ++i)
+          ASSERT_EQ(hits[i].load(), 10) << "threads " << threads << " max " << max_threads << " n " << n;
+      }
+    }
+  }
+  parallel_claim(static_cast<ThreadPool*>(nullptr), 7, 4, [](std::size_t thread, auto& next) {
+    std::size_t b = 0, e = 0;
+    EXPECT_EQ(thread, 0u);
+    ASSERT_TRUE(next(b, e));
+    EXPECT_EQ(b, 0u);
+    EXPECT_EQ(e, 7u);
+    EXPECT_FALSE(next(b, e));
+  });
+}
+
+// With parallel_claim too, an idle thread takes a slow one's items (here, the
+// calling thread's): what lets the per-thread-scratch layers (Winograd FusedIB,
+// banded UIB, in-place convolutions) be balanced like the rest.
+TEST(ThreadPool, ClaimLetsAnIdleThreadTakeOver) {
+  ThreadPool pool(2);
+  constexpr std::size_t kItems = 64;
+  std::vector<std::atomic<int>> hits(kItems);
+  std::atomic<std::size_t> caller_half_by_worker{0};
+  pool.parallel_claim(kItems, 2, [&](std::size_t thread, auto& next) {
+    for (std::size_t b = 0, e = 0; next(b, e);) {
+      for (std::size_t i = b; i < e; ++i) {
+        hits[i].fetch_add(1);
+        if (thread == 0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        } else if (i < kItems / 2) {
+          caller_half_by_worker.fetch_add(1);
+        }
+      }
+    }
+  });
+  for (std::size_t i = 0; i < kItems; ++i) ASSERT_EQ(hits[i].load(), 1) << "item " << i;
+  EXPECT_GE(caller_half_by_worker.load(), kItems / 4);
+}
+
 TEST(ThreadPool, RejectsZeroThreads) { EXPECT_THROW(ThreadPool(0), Error); }
 
 // Each way parallel_gemm splits a GEMM (by rows; by column panels when there are

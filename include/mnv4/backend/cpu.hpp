@@ -109,14 +109,12 @@ Dims dense(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, 
   const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
   const std::size_t part_floats = kernels::cpu::dense_conv_in_place_floats(d, f);
   const std::size_t out_rows = static_cast<std::size_t>(o.n) * o.h;
-  // One contiguous range of output rows a thread, each with its own edge batch
-  // in the im2col scratch (pixels · depth floats: room for every part but at tiny sizes).
+  // Output rows claimed a range at a time, each thread with its own edge batch
+  // in the im2col scratch (pixels · depth floats: room for every thread but at tiny sizes).
   if (kernels::cpu::dense_conv_in_place<Arch>(d.c, f.out_c, f.k, f.stride) && threads * part_floats <= pixels * depth) {
-    const std::size_t parts = std::min(threads, out_rows);
-    parallel_for(ctx.pool, parts, [&](std::size_t b, std::size_t e) {
-      for (std::size_t part = b; part < e; ++part)
-        kernels::cpu::dense_conv_in_place_rows<Arch>(in, d, f, scratch + part * part_floats, out, out_rows * part / parts,
-                                                     out_rows * (part + 1) / parts);
+    parallel_claim(ctx.pool, out_rows, threads, [&](std::size_t thread, auto& next) {
+      for (std::size_t b = 0, e = 0; next(b, e);)
+        kernels::cpu::dense_conv_in_place_rows<Arch>(in, d, f, scratch + thread * part_floats, out, b, e);
     });
     return o;
   }
@@ -144,16 +142,14 @@ inline std::size_t winograd_s2_scratch(Dims in, int out_c) {
 }
 
 // A 3×3 stride-2 convolution by the polyphase Winograd transform (f packed by
-// pack_for_winograd_s2), one contiguous range of output row pairs a thread.
+// pack_for_winograd_s2), output row pairs claimed a range at a time, each
+// thread with its own transform blocks.
 template <class Arch>
 Dims winograd_s2(const RunContext& ctx, const float* in, Dims d, const FoldedConv& f, float* scratch, float* out) {
   const std::size_t pairs = kernels::cpu::winograd_s2_row_pairs(d), per = kernels::cpu::winograd_s2_floats(d.c, f.out_c);
-  const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
-  const std::size_t parts = std::min({threads, pairs, winograd_s2_scratch(d, f.out_c) / per});
-  parallel_for(ctx.pool, parts, [&](std::size_t b, std::size_t e) {
-    for (std::size_t part = b; part < e; ++part)
-      kernels::cpu::winograd_s2_rows<Arch>(in, d, f, scratch + part * per, out, pairs * part / parts,
-                                           pairs * (part + 1) / parts);
+  parallel_claim(ctx.pool, pairs, winograd_s2_scratch(d, f.out_c) / per, [&](std::size_t thread, auto& next) {
+    for (std::size_t b = 0, e = 0; next(b, e);)
+      kernels::cpu::winograd_s2_rows<Arch>(in, d, f, scratch + thread * per, out, b, e);
   });
   return {d.n, f.out_c, conv_out(d.h, 3, 2), conv_out(d.w, 3, 2)};
 }
@@ -265,19 +261,17 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   }
   // Two output rows at a time: the pair's expansion by the Winograd transform
   // (winograd_s2_rows), then its projection while the expansion is in L1/L2.
-  // One contiguous range of pairs a thread.
+  // Pairs claimed a range at a time, each thread with its own scratch.
   void run_winograd(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
     const Dims o = output_dims(d);
     const std::size_t ow = static_cast<std::size_t>(o.w), pairs = kernels::cpu::winograd_s2_row_pairs(d);
     const std::size_t pairs_per_image = static_cast<std::size_t>((o.h + 1) / 2);
     const std::size_t part_floats = winograd_part_floats(d);
-    const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
-    const std::size_t parts = std::min({threads, pairs, scratch_floats(d) / part_floats});
-    parallel_for(ctx.pool, parts, [&](std::size_t b, std::size_t e) {
-      for (std::size_t part = b; part < e; ++part) {
-        float* transform = scratch + part * part_floats;
-        float* expanded = transform + kernels::cpu::winograd_s2_floats(S.in, S.mid);
-        for (std::size_t pair = pairs * part / parts; pair < pairs * (part + 1) / parts; ++pair) {
+    parallel_claim(ctx.pool, pairs, scratch_floats(d) / part_floats, [&](std::size_t thread, auto& next) {
+      float* transform = scratch + thread * part_floats;
+      float* expanded = transform + kernels::cpu::winograd_s2_floats(S.in, S.mid);
+      for (std::size_t b = 0, e = 0; next(b, e);) {
+        for (std::size_t pair = b; pair < e; ++pair) {
           const std::size_t n = pair / pairs_per_image, oy = 2 * (pair % pairs_per_image);
           const std::size_t p0 = (n * static_cast<std::size_t>(o.h) + oy) * ow;
           const std::size_t pixels = std::min<std::size_t>(2, static_cast<std::size_t>(o.h) - oy) * ow;
@@ -293,7 +287,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   // Row by row where the expansion reads its input in place (a kernel row of
   // the patch within one GEMM depth slice, dense_conv_in_place): an output row's
   // expansion is one GEMM over its pixels, with no im2col copy, and goes on into
-  // the projection while in L1/L2. One contiguous range of rows a thread, each
+  // the projection while in L1/L2. Rows claimed a range at a time, each thread
   // with its edge batch and expanded row in the scratch. Conv-M's and Hybrid-M's
   // 32 → 128 (AVX-512), against the im2col blocks: 0.93–0.97 of the time at one
   // and two threads. False where the scratch has no room for the threads' parts.
@@ -304,13 +298,12 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     const std::size_t edge_floats = kernels::cpu::dense_conv_in_place_floats(d, exp_);
     const std::size_t part_floats = edge_floats + ow * S.mid;
     const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
-    const std::size_t parts = std::min(threads, rows);
-    if (parts * part_floats > scratch_floats(d)) return false;
-    parallel_for(ctx.pool, parts, [&](std::size_t b, std::size_t e) {
-      for (std::size_t part = b; part < e; ++part) {
-        float* edges = scratch + part * part_floats;
-        float* expanded = edges + edge_floats;
-        for (std::size_t r = rows * part / parts; r < rows * (part + 1) / parts; ++r) {
+    if (std::min(threads, rows) * part_floats > scratch_floats(d)) return false;
+    parallel_claim(ctx.pool, rows, threads, [&](std::size_t thread, auto& next) {
+      float* edges = scratch + thread * part_floats;
+      float* expanded = edges + edge_floats;
+      for (std::size_t b = 0, e = 0; next(b, e);) {
+        for (std::size_t r = b; r < e; ++r) {
           const std::size_t p0 = r * ow;
           kernels::cpu::dense_conv_in_place_rows<Arch>(in, d, exp_, edges, expanded, r, r + 1, p0);
           kernels::cpu::gemm_bias_act<Arch>({.m = ow, .k = S.mid, .n = S.out, .a = expanded, .lda = S.mid,
@@ -449,9 +442,9 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
 
   // pw_exp and dw_mid of x [n, h, w, S.in] into dw [n, oh, ow, S.mid], or with
   // dw null, pw_exp, dw_mid and pw_proj into out [n, oh, ow, S.out] (+ residual,
-  // same shape as out); returns dw_mid's output dims. Output rows are split into one contiguous
-  // range per thread (a part), each with its own window of expanded rows and band
-  // of depthwise outputs in region B (room for `room` floats). A band's rows
+  // same shape as out); returns dw_mid's output dims. Output rows are claimed a
+  // range at a time (parallel_claim), each thread with its own window of expanded
+  // rows and band of depthwise outputs in region B (room for `room` floats). A band's rows
   // [lo, hi) are an image of their own to the depthwise kernel (lo a multiple of
   // the stride, so its output rows line up with the full image's); the rows the
   // next band shares move to the front of the window instead of being expanded again.
@@ -465,15 +458,14 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     const std::size_t window_floats = static_cast<std::size_t>(bd.window) * row_floats;
     const std::size_t out_row_floats = static_cast<std::size_t>(ow) * S.mid;
     const std::size_t total = static_cast<std::size_t>(xd.n) * oh;  // output rows
-    const std::size_t threads = ctx.pool != nullptr ? static_cast<std::size_t>(ctx.pool->size()) : 1;
-    const std::size_t parts = std::max<std::size_t>(1, std::min({threads, total, room / part_floats(w)}));
-    parallel_for(ctx.pool, parts, [&](std::size_t part_begin, std::size_t part_end) {
-      for (std::size_t part = part_begin; part < part_end; ++part) {
-        float* window = region + part * part_floats(w);
-        float* band_rows = window + window_floats;  // kLead + bd.band rows of depthwise output
-        const std::size_t r_end = total * (part + 1) / parts;
-        int image_index = -1, held_lo = 0, held_hi = 0;  // expanded rows [held_lo, held_hi) of that image are held
-        for (std::size_t r = total * part / parts; r < r_end;) {
+    parallel_claim(ctx.pool, total, room / part_floats(w), [&](std::size_t thread, auto& next) {
+      float* window = region + thread * part_floats(w);
+      float* band_rows = window + window_floats;  // kLead + bd.band rows of depthwise output
+      int image_index = -1, held_lo = 0, held_hi = 0;  // expanded rows [held_lo, held_hi) of that image are held
+      // A thread's ranges follow one another until it takes some of another
+      // thread's: the window carries over from one to the next.
+      for (std::size_t r_begin = 0, r_end = 0; next(r_begin, r_end);) {
+        for (std::size_t r = r_begin; r < r_end;) {
           const int n = static_cast<int>(r / static_cast<std::size_t>(oh)), oy0 = static_cast<int>(r % oh);
           const int oy1 = static_cast<int>(std::min<std::size_t>({static_cast<std::size_t>(oh),
                                                                    static_cast<std::size_t>(oy0 + bd.band),
@@ -481,7 +473,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
           int lo = std::max(0, oy0 * S.stride - pad);
           lo -= lo % S.stride;
           const int hi = std::min(h, (oy1 - 1) * S.stride - pad + S.mid_k);
-          if (n != image_index || lo >= held_hi) {
+          if (n != image_index || lo < held_lo || lo >= held_hi) {
             image_index = n;
             held_lo = held_hi = lo;
           } else if (lo > held_lo) {
@@ -515,7 +507,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
                                .c = out + pixel * S.out, .ldc = S.out});
         }
       }
-    });
+    }, static_cast<std::size_t>(bd.band));  // whole bands a claim
     return {xd.n, S.mid, oh, ow};
   }
   FoldedConv dw_start_, pw_exp_, dw_mid_, pw_proj_;

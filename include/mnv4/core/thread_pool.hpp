@@ -54,14 +54,36 @@ class ThreadPool {
   // all threads; returns when all are done. f must accept any sub-range.
   template <class F>
   void parallel_for(std::size_t n, F&& f) {
-    const std::size_t parts = std::min<std::size_t>(n, static_cast<std::size_t>(size()));
+    parallel_claim(n, static_cast<std::size_t>(size()), [&f](std::size_t, auto& next) {
+      std::size_t b = 0, e = 0;
+      while (next(b, e)) f(b, e);
+    });
+  }
+
+  // For work whose threads each need their own scratch (or carry state from one
+  // sub-range to the next): calls body(thread, next) once on each of up to
+  // `max_threads` threads, `thread` in [0, that count) and distinct, and returns
+  // when all are done. next(begin, end) claims the calling thread's next
+  // sub-range of [0, n), false once none is left: first its own range in order,
+  // then chunks taken from the back of the others'. Chunks are a multiple of
+  // `grain` items (but a range's last), for work that runs in steps of that many.
+  template <class Body>
+  void parallel_claim(std::size_t n, std::size_t max_threads, Body&& body, std::size_t grain = 1) {
+    const std::size_t parts = std::min({n, static_cast<std::size_t>(size()), std::max<std::size_t>(max_threads, 1)});
     if (parts <= 1) {
-      if (n > 0) f(std::size_t{0}, n);
+      if (n > 0) {
+        Whole next{n};
+        body(std::size_t{0}, next);
+      }
       return;
     }
-    if (static_cast<std::uint64_t>(n) > kMaxItems) detail::fail("ThreadPool::parallel_for: ", n, " items, more than ", kMaxItems);
-    job_ = {&f, [](void* fn, std::size_t b, std::size_t e) { (*static_cast<std::remove_reference_t<F>*>(fn))(b, e); },
-            n, parts};
+    if (static_cast<std::uint64_t>(n) > kMaxItems) detail::fail("ThreadPool: ", n, " items, more than ", kMaxItems);
+    job_ = {&body,
+            [](void* fn, ThreadPool& pool, std::size_t part) {
+              Claimer next{pool, part};
+              (*static_cast<std::remove_reference_t<Body>*>(fn))(part, next);
+            },
+            n, parts, std::max<std::size_t>(1, grain)};
     // Every worker acknowledges every job, so job_ and ranges_ are never
     // rewritten while one still reads them.
     for (std::size_t t = 0; t < parts; ++t)  // threads past `parts` sit this job out
@@ -72,7 +94,7 @@ class ThreadPool {
       { std::lock_guard<std::mutex> lock(mutex_); }
       wake_.notify_all();
     }
-    run_part(0);
+    job_.call(job_.fn, *this, 0);
     // Workers finish in microseconds: spin a little before sleeping.
     for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
       cpu_relax();
@@ -84,11 +106,48 @@ class ThreadPool {
     }
   }
 
+  // parallel_claim's next() on one thread: the whole of [0, n) once.
+  struct Whole {
+    std::size_t n;
+    bool given = false;
+    bool operator()(std::size_t& begin, std::size_t& end) {
+      if (given) return false;
+      given = true;
+      begin = 0;
+      end = n;
+      return true;
+    }
+  };
+
  private:
+  // parallel_claim's next() on a pool thread: its own range, then the others'.
+  class Claimer {
+   public:
+    Claimer(ThreadPool& pool, std::size_t part)
+        : pool_(pool),
+          part_(part),
+          chunk_(round_up((pool.job_.n / pool.job_.parts + kChunksPerRange - 1) / kChunksPerRange, pool.job_.grain)) {}
+    bool operator()(std::size_t& begin, std::size_t& end) {
+      for (; victim_ < pool_.job_.parts; ++victim_) {
+        Range& r = pool_.ranges_[(part_ + victim_) % pool_.job_.parts];
+        if (claim(r, chunk_, victim_ == 0, begin, end)) return true;
+      }
+      return false;
+    }
+
+   private:
+    static std::size_t round_up(std::size_t items, std::size_t grain) {
+      return std::max<std::size_t>(1, (items + grain - 1) / grain) * grain;
+    }
+    ThreadPool& pool_;
+    std::size_t part_, chunk_;
+    std::size_t victim_ = 0;  // 0: its own range; i: the range i threads on
+  };
+
   struct Job {
     void* fn = nullptr;
-    void (*call)(void*, std::size_t, std::size_t) = nullptr;
-    std::size_t n = 0, parts = 0;
+    void (*call)(void*, ThreadPool&, std::size_t) = nullptr;
+    std::size_t n = 0, parts = 0, grain = 1;
   };
   // A thread's unclaimed items [begin, end), both in one word so that the owner
   // (taking from the front) and a thief (from the back) claim with one CAS.
@@ -121,16 +180,6 @@ class ThreadPool {
     }
   }
 
-  void run_part(std::size_t part) {
-    const std::size_t chunk = std::max<std::size_t>(1, (job_.n / job_.parts + kChunksPerRange - 1) / kChunksPerRange);
-    std::size_t b = 0, e = 0;
-    while (claim(ranges_[part], chunk, true, b, e)) job_.call(job_.fn, b, e);
-    for (std::size_t i = 1; i < job_.parts; ++i) {
-      Range& victim = ranges_[(part + i) % job_.parts];
-      while (claim(victim, chunk, false, b, e)) job_.call(job_.fn, b, e);
-    }
-  }
-
   static void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -151,7 +200,7 @@ class ThreadPool {
       }
       seen = generation_.load();
       if (stop_.load()) return;
-      if (static_cast<std::size_t>(index) < job_.parts) run_part(static_cast<std::size_t>(index));
+      if (static_cast<std::size_t>(index) < job_.parts) job_.call(job_.fn, *this, static_cast<std::size_t>(index));
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lock(mutex_);
         done_.notify_one();
@@ -177,6 +226,19 @@ void parallel_for(Pool* pool, std::size_t n, F&& f) {
     if (n > 0) f(std::size_t{0}, n);
   } else {
     pool->parallel_for(n, std::forward<F>(f));
+  }
+}
+
+// ThreadPool::parallel_claim over the context's pool, or body(0, next) inline
+// with next giving all of [0, n) at once.
+template <class Pool, class Body>
+void parallel_claim(Pool* pool, std::size_t n, std::size_t max_threads, Body&& body, std::size_t grain = 1) {
+  if (pool == nullptr || pool->size() == 1 || max_threads <= 1) {
+    if (n == 0) return;
+    ThreadPool::Whole next{n};
+    body(std::size_t{0}, next);
+  } else {
+    pool->parallel_claim(n, max_threads, std::forward<Body>(body), grain);
   }
 }
 
