@@ -1,6 +1,7 @@
 #pragma once
 // A small fork-join pool for intra-op parallelism: parallel_for splits [0, n)
-// into one contiguous range per thread; the calling thread works too. No
+// into one contiguous range per thread; the calling thread works too.
+// parallel_claim does the same for work that keeps per-thread scratch. No
 // allocation per call, no OpenMP. One pool serves one caller at a time.
 //
 // Each thread works through its own range from the front, a chunk at a time,
