@@ -131,15 +131,12 @@ class ThreadPool {
     bool operator()(std::size_t& begin, std::size_t& end) {
       for (; victim_ < pool_.job_.parts; ++victim_) {
         Range& r = pool_.ranges_[(part_ + victim_) % pool_.job_.parts];
-        if (claim(r, chunk_, victim_ == 0, begin, end)) return true;
+        if (claim(r, chunk_, pool_.job_.grain, victim_ == 0, begin, end)) return true;
       }
       return false;
     }
 
    private:
-    static std::size_t round_up(std::size_t items, std::size_t grain) {
-      return std::max<std::size_t>(1, (items + grain - 1) / grain) * grain;
-    }
     ThreadPool& pool_;
     std::size_t part_, chunk_;
     std::size_t victim_ = 0;  // 0: its own range; i: the range i threads on
@@ -165,13 +162,23 @@ class ThreadPool {
   // owners taking half of what is left.
   static constexpr std::size_t kChunksPerRange = 4;
 
-  // Claims up to `chunk` items of range r, from its front or its back.
-  static bool claim(Range& r, std::size_t chunk, bool front, std::size_t& begin, std::size_t& end) {
+  static std::size_t round_up(std::size_t items, std::size_t grain) {
+    return std::max<std::size_t>(1, (items + grain - 1) / grain) * grain;
+  }
+  // Claims up to `chunk` items of range r, from its front or its back; near the
+  // range's end, half of what is left (in grains), so that its last claims are
+  // small and a faster thread can take a slower one's tail at a finer grain.
+  // Against whole chunks to the end, at two threads: idle time per pass 804 →
+  // 499 µs on Conv-M, 2675 → 1839 on Hybrid-L, 1996 → 1560 on Conv-L (medians of
+  // 6 alternating runs); time, both builds alternating pass by pass in one
+  // process (paired medians, 3 runs): Hybrid-M 0.968–0.988, Hybrid-L 0.977–0.985,
+  // Conv-M 0.979–0.996, Conv-L 0.993–1.005, Conv-S 0.997–1.005.
+  static bool claim(Range& r, std::size_t chunk, std::size_t grain, bool front, std::size_t& begin, std::size_t& end) {
     std::uint64_t cur = r.span.load(std::memory_order_acquire);
     for (;;) {
       const std::size_t b = cur & 0xffffffffu, e = cur >> 32;
       if (b >= e) return false;
-      const std::size_t take = std::min(chunk, e - b);
+      const std::size_t take = std::min({chunk, round_up((e - b + 1) / 2, grain), e - b});
       const std::uint64_t next = front ? pack(b + take, e) : pack(b, e - take);
       if (r.span.compare_exchange_weak(cur, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
         begin = front ? b : e - take;
