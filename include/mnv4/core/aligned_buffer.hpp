@@ -24,7 +24,6 @@ class AlignedBuffer {
   // buffers landed in the heap between freed fragments it could not return
   // (Conv-L: 175 MB peak RSS at one thread, 191 at two; mapped: 146 and 146).
   static constexpr std::size_t kMapBytes = 128 * 1024;
-  static constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
 
   AlignedBuffer() = default;
   explicit AlignedBuffer(std::size_t floats) { reserve(floats); }
@@ -54,15 +53,6 @@ class AlignedBuffer {
     if (bytes >= kMapBytes) {
       void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (p == MAP_FAILED) throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-      // Advice only (THP left to madvise, as on Debian): huge pages where the
-      // buffer covers whole 2 MiB, so the weights a pass streams once cost fewer
-      // TLB walks, two-level ones in a virtual machine. Conv-L, one thread, two
-      // models in one process alternating (this and 4 KiB pages): 0.69–0.98 of
-      // the time; a model alone: the same medians (67.5 and 67.4 ms). Starting
-      // such buffers on a 2 MiB boundary was no faster alone (68.0).
-      if (bytes >= kHugePageBytes) ::madvise(p, bytes, MADV_HUGEPAGE);
-#endif
       data_ = static_cast<float*>(p);
       mapped_bytes_ = bytes;
       capacity_ = floats;
