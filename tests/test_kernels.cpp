@@ -323,9 +323,9 @@ ISA_TEST(KernelGemm, BiasActivationResidualMatchReference) {
 
 ISA_TEST(KernelGemm, RowBlocksAndDepthSlicesCompose) {
   MNV4_REQUIRE_ISA();
-  // Deep and tall enough for several row blocks and depth slices, B big enough
-  // (> 64 KiB) to be prefetched slice by slice, and any panel range: the same
-  // result as a plain dot product, and column ranges compose.
+  // Tall enough for several row blocks (and depth slices where whole_depth() is
+  // under 700), B big enough (> 64 KiB) to be prefetched panel by panel, and any
+  // panel range: the same result as a plain dot product, and column ranges compose.
   const std::size_t m = 700;
   const int k = 700, n = 3 * kernels::cpu::GemmTiling<Arch>::kPanel + kLanes + 1;
   const auto a = randoms(m * static_cast<std::size_t>(k), 11);

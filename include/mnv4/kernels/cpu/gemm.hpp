@@ -10,8 +10,9 @@
 // activations are produced once and consumed once; on these shallow shapes a
 // copy of A costs about what it would save). Up to whole_depth() the depth is
 // taken in one pass; deeper, in slices of depth() so that the slice of a panel
-// being used stays in cache across all row tiles; the micro-kernel holds a kRows × kPanel tile of C in registers for one
-// slice and applies bias, activation and residual after the last. While one
+// being used stays in cache across all row tiles. The micro-kernel holds a
+// kRows × kPanel tile of C in registers for one slice and applies bias,
+// activation and residual after the last. While one
 // panel slice is in use, the next one is prefetched into L2 (large B only).
 #include "mnv4/config.hpp"
 #include <algorithm>
@@ -76,7 +77,7 @@ struct GemmTiling {
   // instead of once a slice. Measured on AMD Zen 5 (48 KiB L1d, 1 MiB L2), B cold
   // as in a model, against 128-deep slices: 144×512→2048 1.04–1.07× the GFLOP/s,
   // 144×512→960 1.04–1.05, 576×768→192 1.01–1.05, 64×256→1024 1.05–1.07, the
-  // rest within ±2 %; on AVX2 (16-float panels) the same or within ±1.5 %.
+  // rest within ±2 %; on AVX2 (16-float panels) 0.99–1.07×.
   static int whole_depth() {
     static const int d = [] {
       const std::size_t l2 = l2_cache_bytes() != 0 ? l2_cache_bytes() : std::size_t{1} << 20;
