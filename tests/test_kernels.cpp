@@ -359,10 +359,9 @@ ISA_TEST(KernelGemm, DepthSlicesRowBlocksAndPanelRangesMatchReference) {
   // depth over more rows than one L2 block: two row blocks. Either computed in
   // two column ranges of panels must give the same bits as in one.
   using T = kernels::cpu::GemmTiling<Arch>;
-  const std::size_t l2 = l2_cache_bytes() != 0 ? l2_cache_bytes() : std::size_t{1} << 20;
   const int n = 2 * T::kPanel + kLanes + 3;
   const int whole_k = std::min(300, T::whole_depth());
-  const std::size_t block_rows = l2 / 2 / (static_cast<std::size_t>(whole_k) * sizeof(float));
+  const std::size_t block_rows = T::l2_bytes() / 2 / (static_cast<std::size_t>(whole_k) * sizeof(float));
   struct Shape {
     std::size_t m;
     int k;

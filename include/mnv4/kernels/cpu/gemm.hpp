@@ -79,12 +79,11 @@ struct GemmTiling {
   // 144×512→960 1.04–1.05, 576×768→192 1.01–1.05, 64×256→1024 1.05–1.07, the
   // rest within ±2 %; on AVX2 (16-float panels) 0.99–1.07×.
   static int whole_depth() {
-    static const int d = [] {
-      const std::size_t l2 = l2_cache_bytes() != 0 ? l2_cache_bytes() : std::size_t{1} << 20;
-      return std::max(256, static_cast<int>(l2 / 4 / (kPanel * sizeof(float))));
-    }();
+    static const int d = std::max(256, static_cast<int>(l2_bytes() / 4 / (kPanel * sizeof(float))));
     return d;
   }
+  // L2 per core, 1 MiB where the system does not say.
+  static std::size_t l2_bytes() { return l2_cache_bytes() != 0 ? l2_cache_bytes() : std::size_t{1} << 20; }
 };
 
 // Floats that pack_panels writes for a [k, n] matrix (the tail panel is only as
@@ -174,8 +173,7 @@ GemmBlocking gemm_blocking(const GemmArgs& g) {
   if (g.k <= T::whole_depth()) {
     // A's rows in blocks of half of L2 (K = 512: 256 rows). A last block of fewer
     // than half that would stream all of B again for a few rows: one block then.
-    const std::size_t l2 = l2_cache_bytes() != 0 ? l2_cache_bytes() : std::size_t{1} << 20;
-    const std::size_t rows = l2 / 2 / (static_cast<std::size_t>(std::max(g.k, 1)) * sizeof(float));
+    const std::size_t rows = T::l2_bytes() / 2 / (static_cast<std::size_t>(std::max(g.k, 1)) * sizeof(float));
     const std::size_t mc = g.m <= rows + rows / 2 ? g.m : rows;
     return {g.k, std::max(kUnit, (mc + kUnit - 1) / kUnit * kUnit)};
   }
