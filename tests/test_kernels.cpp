@@ -147,6 +147,52 @@ ISA_TEST(KernelDepthwise, PixelPitchesGiveThePackedResult) {
           }
         }
 }
+
+ISA_TEST(KernelDepthwise, RowsFromARingGiveTheInOrderResult) {
+  MNV4_REQUIRE_ISA();
+  // The banded UIB keeps its expanded rows in a ring and writes a band's output
+  // rows to the start of a buffer: every rotation of the ring, output ranges of
+  // 1–3 rows (pairs and single rows, at both parities), ragged channels too.
+  struct Case { int c, k, s; };
+  for (const Case cs : {Case{2 * kLanes, 5, 2}, Case{2 * kLanes + 3, 5, 1}, Case{kLanes, 3, 1}, Case{kLanes + 1, 3, 2}}) {
+    const Dims d{1, cs.c, 10, 9};
+    const auto row_floats = static_cast<std::size_t>(d.w) * d.c;
+    const Tensor x({d.n, d.h, d.w, d.c}, randoms(d.count(), 23));
+    const FoldedConv f =
+        kernels::cpu::pack_for_depthwise<Arch>(fold_depthwise(random_conv_bn(d.c, 1, cs.k, 4), cs.s, Act::kRelu));
+    const Dims o{1, d.c, conv_out(d.h, cs.k, cs.s), conv_out(d.w, cs.k, cs.s)};
+    const auto out_row_floats = static_cast<std::size_t>(o.w) * o.c;
+    Tensor whole({o.n, o.h, o.w, o.c});
+    kernels::cpu::depthwise_conv<Arch>(x.data(), d, f, whole.data());
+    for (std::size_t first = 0; first < static_cast<std::size_t>(d.h); ++first) {
+      std::vector<float> ring(x.numel());
+      for (std::size_t y = 0; y < static_cast<std::size_t>(d.h); ++y)
+        std::copy_n(x.data() + y * row_floats, row_floats, ring.data() + (first + y) % d.h * row_floats);
+      for (std::size_t step : {1, 2, 3})
+        for (std::size_t r = 0; r < static_cast<std::size_t>(o.h); r += step) {
+          const std::size_t end = std::min(static_cast<std::size_t>(o.h), r + step);
+          std::vector<float> band((end - r) * out_row_floats);
+          kernels::cpu::depthwise_conv_rows<Arch>(
+              ring.data(), d, f, band.data(), r, end,
+              kernels::cpu::DepthwiseRowsLayout{.ring = static_cast<std::size_t>(d.h), .ring_first = first, .out_first = r});
+          for (std::size_t i = 0; i < band.size(); ++i)
+            ASSERT_EQ(band[i], whole.data()[r * out_row_floats + i])
+                << "c" << cs.c << " k" << cs.k << " s" << cs.s << " ring at " << first << " rows " << r << ".." << end;
+        }
+    }
+  }
+  // A ring holds one image; rows before the output's first are refused.
+  const Dims two{2, kLanes, 4, 4};
+  const FoldedConv f = kernels::cpu::pack_for_depthwise<Arch>(fold_depthwise(random_conv_bn(kLanes, 1, 3, 1), 1, Act::kNone));
+  std::vector<float> in(two.count()), out(two.count());
+  EXPECT_THROW(kernels::cpu::depthwise_conv_rows<Arch>(in.data(), two, f, out.data(), 0, 1,
+                                                       kernels::cpu::DepthwiseRowsLayout{.ring = 4}),
+               Error);
+  EXPECT_THROW(kernels::cpu::depthwise_conv_rows<Arch>(in.data(), two, f, out.data(), 0, 1,
+                                                       kernels::cpu::DepthwiseRowsLayout{.out_first = 1}),
+               Error);
+}
+
 ISA_TEST(KernelDense, ConvolutionMatchesReference) {
   MNV4_REQUIRE_ISA();
   // 40 columns: the direct kernel's pixel groups read the image in place

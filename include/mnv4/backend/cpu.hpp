@@ -5,7 +5,6 @@
 #include "mnv4/config.hpp"
 #include <algorithm>
 #include <cstddef>
-#include <cstring>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -332,16 +331,17 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   static Dims output_dims(Dims in) { return BlockImpl<backend::Reference, S>::output_dims(in); }
   static Dims start_dims(Dims in) { return BlockImpl<backend::Reference, S>::start_dims(in); }
 
-  // Expand → dw_mid → project in bands of rows when one image's expanded tensor
-  // is larger than L2: the expansion of a band goes into a window of rows that
-  // stays in L2, the depthwise reads it from there into a band of output rows
-  // the projection reads while it is still in L2, and no expanded row is
-  // computed twice (only at the seams between threads). Each band re-reads the
-  // expansion and projection weights, so that must cost less than the round
-  // trips it saves: true for the
-  // high-resolution blocks (96×96×192: 7 MB expanded, 37 KB of weights), not for
-  // 24×24×768 (590 KB of weights, 5 bands) or 12×12×2048 (4 MB, 12 bands), which
-  // were 3–25 % slower banded. Smaller tensors stay op by op.
+  // [dw_start →] expand → dw_mid → project in bands of rows when one image's
+  // expanded tensor is larger than L2: dw_start's rows for a band's new expanded
+  // rows go into a small buffer the expansion reads from L1/L2, the expansion
+  // into a window of rows (a ring) that stays in L2, the depthwise reads it from
+  // there into a band of output rows the projection reads while it is still in
+  // L2, and no expanded row is computed twice (only at the seams between
+  // threads). Each band re-reads the expansion and projection weights, so that
+  // must cost less than the round trips it saves: true for the high-resolution
+  // blocks (96×96×192: 7 MB expanded, 37 KB of weights), not for 24×24×768
+  // (590 KB of weights, 5 bands) or 12×12×2048 (4 MB, 12 bands), which were
+  // 3–25 % slower banded. Smaller tensors stay op by op.
   static constexpr std::size_t kFuseBytes = std::size_t{1} << 20;
   static constexpr std::size_t kWindowBytes = 512 * 1024;
   static bool banded(Dims in) {
@@ -359,6 +359,8 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   }
   struct Banding {
     int band = 1, window = 1;  // output rows per band; expanded rows a band's window holds
+    // Expanded rows a band adds to its window (the first band of a range adds them in steps).
+    constexpr int step() const { return band * S.stride; }
   };
   // The projection runs band by band too when the depthwise output would not
   // stay in L2 until a whole-image projection reads it (Conv-L's 48×48×384:
@@ -368,15 +370,15 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   static bool projected_in_bands(Dims in) {
     return output_dims(in).plane() * static_cast<std::size_t>(S.mid) * sizeof(float) > kProjectBytes;
   }
-  // Rows a band's depthwise output is written from: its first row sits up to
-  // `lead` rows below the first row of its window's image (conv_pad / stride).
-  static constexpr int kLead = (conv_pad(S.mid_k, S.stride) + S.stride - 1) / S.stride;
-  // Region B floats of one part: its window of expanded rows, then its band of depthwise outputs.
+  // Region B floats of one part: its window of expanded rows, its band of
+  // depthwise outputs, then (with dw_start) dw_start's output for one step of
+  // expanded rows.
   static std::size_t part_floats(int width) {
     const Banding bd = banding(width);
     const auto out_w = static_cast<std::size_t>(conv_out(width, S.mid_k, S.stride));
-    return (static_cast<std::size_t>(bd.window) * static_cast<std::size_t>(width) +
-            static_cast<std::size_t>(bd.band + kLead) * out_w) * S.mid;
+    const auto w = static_cast<std::size_t>(width);
+    return (static_cast<std::size_t>(bd.window) * w + static_cast<std::size_t>(bd.band) * out_w) * S.mid +
+           (S.start_k != 0 ? static_cast<std::size_t>(bd.step()) * w * S.in : 0);
   }
   static Banding banding(int width) {
     const std::size_t row_bytes = static_cast<std::size_t>(width) * S.mid * sizeof(float);
@@ -402,33 +404,28 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     return std::max(s.count(), output_dims(in).pixels() * kMidPitch);
   }
   static std::size_t region_b(Dims in) { return start_dims(in).pixels() * kMidPitch; }
-  static std::size_t scratch_floats(Dims in) {
-    return region_a(in) + region_b(in) + (banded(in) && S.start_k != 0 ? start_dims(in).count() : 0);
-  }
+  static std::size_t scratch_floats(Dims in) { return region_a(in) + region_b(in); }
 
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
     using namespace kernels::cpu;  // NOLINT(google-build-using-namespace)
-    const bool band = banded(d);
     float* a = scratch;
     float* b = scratch + region_a(d);
-    const float* x = in;
-    Dims xd = d;
-    if constexpr (S.start_k != 0) {
-      // Banded, the expansion reads dw_start's output while dw_mid writes region A.
-      float* start_out = band ? b + region_b(d) : a;
-      xd = depthwise<Arch>(ctx, x, xd, dw_start_, start_out);
-      x = start_out;
-    }
     if constexpr (S.mid_k != 0) {
-      if (band) {
+      if (banded(d)) {  // dw_start runs band by band too
         if (projected_in_bands(d)) {
-          expand_depthwise_banded(ctx, x, xd, b, region_b(d), nullptr, S.skip() ? in : nullptr, out);
+          expand_depthwise_banded(ctx, in, d, b, region_b(d), nullptr, S.skip() ? in : nullptr, out);
           return;
         }
-        xd = expand_depthwise_banded(ctx, x, xd, b, region_b(d), a, nullptr, nullptr);
+        const Dims xd = expand_depthwise_banded(ctx, in, d, b, region_b(d), a, nullptr, nullptr);
         pointwise<Arch>(ctx, a, xd, pw_proj_, out, S.skip() ? in : nullptr);
         return;
       }
+    }
+    const float* x = in;
+    Dims xd = d;
+    if constexpr (S.start_k != 0) {
+      xd = depthwise<Arch>(ctx, x, xd, dw_start_, a);
+      x = a;
     }
     pointwise<Arch>(ctx, x, xd, pw_exp_, b, nullptr, 0, kMidPitch);
     xd.c = S.mid;
@@ -440,28 +437,53 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     pointwise<Arch>(ctx, x, xd, pw_proj_, out, S.skip() ? in : nullptr, kMidPitch);
   }
 
-  // pw_exp and dw_mid of x [n, h, w, S.in] into dw [n, oh, ow, S.mid], or with
-  // dw null, pw_exp, dw_mid and pw_proj into out [n, oh, ow, S.out] (+ residual,
+  // [dw_start,] pw_exp and dw_mid of x [n, h, w, S.in] into dw [n, oh, ow, S.mid],
+  // or with dw null, through pw_proj into out [n, oh, ow, S.out] (+ residual,
   // same shape as out); returns dw_mid's output dims. Output rows are claimed a
-  // range at a time (parallel_claim), each thread with its own window of expanded
-  // rows and band of depthwise outputs in region B (room for `room` floats). A band's rows
-  // [lo, hi) are an image of their own to the depthwise kernel (lo a multiple of
-  // the stride, so its output rows line up with the full image's); the rows the
-  // next band shares move to the front of the window instead of being expanded again.
+  // range at a time (parallel_claim), each thread with its own part of region B
+  // (room for `room` floats): a window of expanded rows, a band of depthwise
+  // outputs and dw_start's rows for one step. The window is a ring: expanded row
+  // y sits in slot y % window, so the rows the next band shares stay where they
+  // are and its new rows take the slots of the ones it no longer reads (moving
+  // the shared rows to the front instead took 6 % of Conv-L's blocks.1.0). A
+  // band's rows [lo, hi) are an image of their own to the depthwise kernel (lo a
+  // multiple of the stride, so its output rows line up with the full image's).
   Dims expand_depthwise_banded(const RunContext& ctx, const float* x, Dims xd, float* region, std::size_t room,
                                float* dw, const float* residual, float* out) const {
     using namespace kernels::cpu;  // NOLINT(google-build-using-namespace)
     const int h = xd.h, w = xd.w, oh = conv_out(h, S.mid_k, S.stride), ow = conv_out(w, S.mid_k, S.stride);
     const int pad = conv_pad(S.mid_k, S.stride);
     const Banding bd = banding(w);
+    const auto ring = static_cast<std::size_t>(bd.window);
     const std::size_t row_floats = static_cast<std::size_t>(w) * S.mid;
-    const std::size_t window_floats = static_cast<std::size_t>(bd.window) * row_floats;
     const std::size_t out_row_floats = static_cast<std::size_t>(ow) * S.mid;
+    const std::size_t in_row_floats = static_cast<std::size_t>(w) * S.in;
     const std::size_t total = static_cast<std::size_t>(xd.n) * oh;  // output rows
     parallel_claim(ctx.pool, total, room / part_floats(w), [&](std::size_t thread, auto& next) {
       float* window = region + thread * part_floats(w);
-      float* band_rows = window + window_floats;  // kLead + bd.band rows of depthwise output
+      float* band_rows = window + ring * row_floats;  // bd.band rows of depthwise output
+      float* start_rows = band_rows + static_cast<std::size_t>(bd.band) * out_row_floats;  // bd.step() rows of dw_start
       int image_index = -1, held_lo = 0, held_hi = 0;  // expanded rows [held_lo, held_hi) of that image are held
+      // Expanded rows [y0, y1) of image n into their slots, a step at a time and
+      // split where the ring wraps, so that each piece is one GEMM over contiguous rows.
+      const auto expand = [&](int n, int y0, int y1) {
+        const float* image = x + static_cast<std::size_t>(n) * static_cast<std::size_t>(h) * in_row_floats;
+        while (y0 < y1) {
+          const auto slot = static_cast<std::size_t>(y0) % ring;
+          const int y_end = std::min({y1, y0 + bd.step(), y0 + static_cast<int>(ring - slot)});
+          const float* a = image + static_cast<std::size_t>(y0) * in_row_floats;
+          if constexpr (S.start_k != 0) {
+            depthwise_conv_rows<Arch>(image, Dims{1, S.in, h, w}, dw_start_, start_rows, static_cast<std::size_t>(y0),
+                                      static_cast<std::size_t>(y_end),
+                                      DepthwiseRowsLayout{.out_first = static_cast<std::size_t>(y0)});
+            a = start_rows;
+          }
+          gemm_bias_act<Arch>({.m = static_cast<std::size_t>(y_end - y0) * w, .k = S.in, .n = S.mid, .a = a,
+                               .lda = S.in, .b = pw_exp_.weights.data(), .bias = pw_exp_.bias.data(),
+                               .act = pw_exp_.act, .c = window + slot * row_floats, .ldc = S.mid});
+          y0 = y_end;
+        }
+      };
       // A thread's ranges follow one another until it takes some of another
       // thread's: the window carries over from one to the next.
       for (std::size_t r_begin = 0, r_end = 0; next(r_begin, r_end);) {
@@ -476,32 +498,24 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
           if (n != image_index || lo < held_lo || lo >= held_hi) {
             image_index = n;
             held_lo = held_hi = lo;
-          } else if (lo > held_lo) {
-            std::memmove(window, window + static_cast<std::size_t>(lo - held_lo) * row_floats,
-                         static_cast<std::size_t>(held_hi - lo) * row_floats * sizeof(float));
-            held_lo = lo;
           }
+          held_lo = lo;
           if (held_hi < hi) {
-            const std::size_t first = (static_cast<std::size_t>(n) * h + static_cast<std::size_t>(held_hi)) * w;
-            gemm_bias_act<Arch>({.m = static_cast<std::size_t>(hi - held_hi) * w, .k = S.in, .n = S.mid,
-                                 .a = x + first * S.in, .lda = S.in, .b = pw_exp_.weights.data(),
-                                 .bias = pw_exp_.bias.data(), .act = pw_exp_.act,
-                                 .c = window + static_cast<std::size_t>(held_hi - held_lo) * row_floats, .ldc = S.mid});
+            expand(n, held_hi, hi);
             held_hi = hi;
           }
-          // Output row oy0 is row `skip` (≤ kLead) of the window's image: in dw, row oy0 of image n;
-          // in the band, row kLead.
-          const int skip = oy0 - lo / S.stride;
-          float* rows_out = dw != nullptr
-                                ? dw + (static_cast<std::size_t>(n) * oh + static_cast<std::size_t>(lo / S.stride)) * out_row_floats
-                                : band_rows + static_cast<std::size_t>(kLead - skip) * out_row_floats;
-          depthwise_conv_rows<Arch>(window, Dims{1, S.mid, held_hi - held_lo, w}, dw_mid_, rows_out,
-                                    static_cast<std::size_t>(skip), static_cast<std::size_t>(skip + oy1 - oy0));
+          // Output row oy0 is row `skip` of the window's image.
+          const auto skip = static_cast<std::size_t>(oy0 - lo / S.stride);
+          const std::size_t pixel = (static_cast<std::size_t>(n) * oh + static_cast<std::size_t>(oy0)) * ow;
+          depthwise_conv_rows<Arch>(window, Dims{1, S.mid, held_hi - held_lo, w}, dw_mid_,
+                                    dw != nullptr ? dw + pixel * S.mid : band_rows, skip,
+                                    skip + static_cast<std::size_t>(oy1 - oy0),
+                                    DepthwiseRowsLayout{.ring = ring, .ring_first = static_cast<std::size_t>(held_lo) % ring,
+                                                        .out_first = skip});
           r += static_cast<std::size_t>(oy1 - oy0);
           if (dw != nullptr) continue;
-          const std::size_t pixel = (static_cast<std::size_t>(n) * oh + static_cast<std::size_t>(oy0)) * ow;
           gemm_bias_act<Arch>({.m = static_cast<std::size_t>(oy1 - oy0) * ow, .k = S.mid, .n = S.out,
-                               .a = band_rows + static_cast<std::size_t>(kLead) * out_row_floats, .lda = S.mid,
+                               .a = band_rows, .lda = S.mid,
                                .b = pw_proj_.weights.data(), .bias = pw_proj_.bias.data(), .act = pw_proj_.act,
                                .residual = residual != nullptr ? residual + pixel * S.out : nullptr, .ldr = S.out,
                                .c = out + pixel * S.out, .ldc = S.out});

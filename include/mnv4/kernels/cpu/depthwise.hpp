@@ -24,12 +24,23 @@
 
 namespace mnv4::inline MNV4_ISA_NAMESPACE::kernels::cpu {
 
+// Where depthwise_conv_rows finds its input rows and puts its output rows.
+struct DepthwiseRowsLayout {
+  std::size_t in_pitch = 0, out_pitch = 0;  // floats from one pixel to the next (0: the channel count)
+  // The input's rows in a ring of `ring` rows (0: in order), input row y in
+  // slot (ring_first + y) % ring: a band of rows can take the next rows in the
+  // slots of the ones it is done with instead of moving the rows it keeps.
+  // One image only.
+  std::size_t ring = 0, ring_first = 0;
+  std::size_t out_first = 0;  // the flattened output row `out` points at
+};
+
 namespace depthwise_detail {
 
 // Output rows [row_begin, row_end) of the flattened (image, output row) range.
 template <class Arch, int K, int S, Act A>
 void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t row_begin, std::size_t row_end,
-          std::size_t pin, std::size_t pout) {
+          const DepthwiseRowsLayout& at) {
   using B = xsimd::batch<float, Arch>;
   constexpr int kLanes = static_cast<int>(B::size);
   constexpr int kPad = conv_pad(K, S);
@@ -44,7 +55,14 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
   // (geometric mean; 8×8×1024 5×5 0.54).
   constexpr int kPixels = kLanes >= 16 ? 8 : 4;
   constexpr std::size_t kTaps = static_cast<std::size_t>(K) * K;
+  const std::size_t pin = at.in_pitch, pout = at.out_pitch;
   const auto column = static_cast<std::ptrdiff_t>(pin);  // floats from one input pixel to the next
+  const std::size_t row_floats = static_cast<std::size_t>(d.w) * pin;
+  // Input row y of image n (rows are looked up once per output row, outside the channel loops).
+  const auto input_row = [&](int n, int y) -> const float* {
+    if (at.ring != 0) return in + (at.ring_first + static_cast<std::size_t>(y)) % at.ring * row_floats;
+    return in + (static_cast<std::size_t>(n) * d.h + static_cast<std::size_t>(y)) * row_floats;
+  };
   const float* weights = f.weights.data();
   const float* bias = f.bias.data();
   // Output columns whose taps all fall inside the image: [ox_lo, ox_hi).
@@ -72,13 +90,14 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
   }();
   // A template, so that it is compiled only where kPairs calls it.
   const auto pair_rows = [&]<class = void>(int n, int oy) {
-    const float* src = in + static_cast<std::size_t>(n) * d.plane() * pin;
-    float* dst0 =
-        out + (static_cast<std::size_t>(n) * oh + static_cast<std::size_t>(oy)) * static_cast<std::size_t>(ow) * pout;
+    float* dst0 = out + (static_cast<std::size_t>(n) * oh + static_cast<std::size_t>(oy) - at.out_first) *
+                            static_cast<std::size_t>(ow) * pout;
     float* dst1 = dst0 + static_cast<std::size_t>(ow) * pout;
     const int iy0 = oy * S - kPad;
     // Input rows iy0 + t, t in [0, K + S): row oy takes taps t < K, row oy + 1 taps t ≥ S.
     const int t_begin = std::max(0, -iy0), t_end = std::min(K + S, d.h - iy0);
+    std::array<const float*, K + S> input{};
+    for (int t = t_begin; t < t_end; ++t) input[t] = input_row(n, iy0 + t);
     const auto group = [&]<bool kEdge>(int ox) {
       const int ix0 = ox * S - kPad;
       constexpr int kCols = K + S * (kPixels - 1);
@@ -93,7 +112,7 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
         acc1.fill(b);
         const float* wv = weights + static_cast<std::size_t>(ch) * kTaps;
         for (int t = t_begin; t < t_end; ++t) {
-          const float* row = src + static_cast<std::size_t>(iy0 + t) * d.w * pin + ch;
+          const float* row = input[t] + ch;
           // The columns ≡ kResidue (mod S) and their taps: tap kx of pixel i reads
           // column kx + S·i, which is x[kx / S + i] of them.
           const auto residue = [&]<int kResidue>() {
@@ -147,10 +166,11 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
         continue;
       }
     }
-    const float* src = in + static_cast<std::size_t>(n) * d.plane() * pin;
-    float* dst = out + r * static_cast<std::size_t>(ow) * pout;
+    float* dst = out + (r - at.out_first) * static_cast<std::size_t>(ow) * pout;
     const int iy0 = oy * S - kPad;
     const int ky_begin = std::max(0, -iy0), ky_end = std::min(K, d.h - iy0);
+    std::array<const float*, K> input{};
+    for (int ky = ky_begin; ky < ky_end; ++ky) input[ky] = input_row(n, iy0 + ky);
 
     // kPixels output pixels from ox, all whole channel vectors. kEdge:
     // some of the group's input columns fall outside the image (they count as
@@ -169,7 +189,7 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
         std::array<B, kPixels> acc;
         acc.fill(B::load_unaligned(bias + ch));
         for (int ky = ky_begin; ky < ky_end; ++ky) {
-          const float* row = src + static_cast<std::size_t>(iy0 + ky) * d.w * pin + ch;
+          const float* row = input[ky] + ch;
           const float* w = weights + static_cast<std::size_t>(ch) * kTaps + static_cast<std::size_t>(ky * K) * kLanes;
           std::array<B, kCols> x;
 #pragma GCC unroll 32
@@ -207,7 +227,7 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
         float acc = bias[ch];
         for (int ky = ky_begin; ky < ky_end; ++ky)
           for (int kx = kx_begin; kx < kx_end; ++kx)
-            acc += src[(static_cast<std::size_t>(iy0 + ky) * d.w + ix0 + kx) * pin + ch] *
+            acc += input[ky][static_cast<std::size_t>(ix0 + kx) * pin + ch] *
                    weights[static_cast<std::size_t>(ch / kLanes * kLanes) * kTaps +
                            static_cast<std::size_t>(ky * K + kx) * kLanes + static_cast<std::size_t>(ch % kLanes)];
         dst[static_cast<std::size_t>(ox) * pout + ch] = activate(acc, A);
@@ -218,13 +238,13 @@ void rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t 
 
 template <class Arch, int K, int S>
 void rows_for(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t row_begin, std::size_t row_end,
-              std::size_t pin, std::size_t pout) {
+              const DepthwiseRowsLayout& at) {
   switch (f.act) {
-    case Act::kRelu: return rows<Arch, K, S, Act::kRelu>(in, d, f, out, row_begin, row_end, pin, pout);
-    case Act::kGelu: return rows<Arch, K, S, Act::kGelu>(in, d, f, out, row_begin, row_end, pin, pout);
+    case Act::kRelu: return rows<Arch, K, S, Act::kRelu>(in, d, f, out, row_begin, row_end, at);
+    case Act::kGelu: return rows<Arch, K, S, Act::kGelu>(in, d, f, out, row_begin, row_end, at);
     case Act::kNone: break;
   }
-  rows<Arch, K, S, Act::kNone>(in, d, f, out, row_begin, row_end, pin, pout);
+  rows<Arch, K, S, Act::kNone>(in, d, f, out, row_begin, row_end, at);
 }
 
 }  // namespace depthwise_detail
@@ -255,26 +275,38 @@ inline std::size_t depthwise_rows(Dims in, const FoldedConv& f) {
   return static_cast<std::size_t>(in.n) * static_cast<std::size_t>(conv_out(in.h, f.k, f.stride));
 }
 
-// in: [n, h, w, c] with a pixel every `in_pitch` floats (0: c); out: [n, oh, ow, c]
-// with a pixel every `out_pitch` floats (0: c); f packed by pack_for_depthwise.
-// Computes output rows [row_begin, row_end) of the flattened (image, output row)
-// range; k ∈ {3, 5}, stride ∈ {1, 2}.
+// in: [n, h, w, c] (or one image's rows in a ring), out: [n, oh, ow, c] from
+// output row layout.out_first, pixel pitches and ring as `layout` says; f packed
+// by pack_for_depthwise. Computes output rows [row_begin, row_end) of the
+// flattened (image, output row) range; k ∈ {3, 5}, stride ∈ {1, 2}.
+template <class Arch>
+void depthwise_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t row_begin,
+                         std::size_t row_end, DepthwiseRowsLayout layout) {
+  using namespace depthwise_detail;  // NOLINT(google-build-using-namespace)
+  const int key = f.k * 10 + f.stride;
+  const auto c = static_cast<std::size_t>(d.c);
+  if (layout.in_pitch == 0) layout.in_pitch = c;
+  if (layout.out_pitch == 0) layout.out_pitch = c;
+  if (layout.in_pitch < c || layout.out_pitch < c)
+    mnv4::detail::fail("depthwise_conv: pixel pitch (", layout.in_pitch, ", ", layout.out_pitch, ") below the ", c,
+                       " channels");
+  if (layout.ring != 0 && d.n != 1) mnv4::detail::fail("depthwise_conv: a ring of rows holds one image, not ", d.n);
+  if (row_begin < layout.out_first)
+    mnv4::detail::fail("depthwise_conv: output row ", row_begin, " before the first row of the output, ", layout.out_first);
+  switch (key) {
+    case 31: return rows_for<Arch, 3, 1>(in, d, f, out, row_begin, row_end, layout);
+    case 32: return rows_for<Arch, 3, 2>(in, d, f, out, row_begin, row_end, layout);
+    case 51: return rows_for<Arch, 5, 1>(in, d, f, out, row_begin, row_end, layout);
+    case 52: return rows_for<Arch, 5, 2>(in, d, f, out, row_begin, row_end, layout);
+    default: mnv4::detail::fail("depthwise_conv: unsupported kernel ", f.k, " / stride ", f.stride, " (expected 3 or 5 / 1 or 2)");
+  }
+}
+
+// Pixel pitches only (0: the channel count).
 template <class Arch>
 void depthwise_conv_rows(const float* in, Dims d, const FoldedConv& f, float* out, std::size_t row_begin,
                          std::size_t row_end, std::size_t in_pitch = 0, std::size_t out_pitch = 0) {
-  using namespace depthwise_detail;  // NOLINT(google-build-using-namespace)
-  const int key = f.k * 10 + f.stride;
-  const std::size_t c = static_cast<std::size_t>(d.c), pin = in_pitch != 0 ? in_pitch : c,
-                    pout = out_pitch != 0 ? out_pitch : c;
-  if (pin < c || pout < c)
-    mnv4::detail::fail("depthwise_conv: pixel pitch (", pin, ", ", pout, ") below the ", c, " channels");
-  switch (key) {
-    case 31: return rows_for<Arch, 3, 1>(in, d, f, out, row_begin, row_end, pin, pout);
-    case 32: return rows_for<Arch, 3, 2>(in, d, f, out, row_begin, row_end, pin, pout);
-    case 51: return rows_for<Arch, 5, 1>(in, d, f, out, row_begin, row_end, pin, pout);
-    case 52: return rows_for<Arch, 5, 2>(in, d, f, out, row_begin, row_end, pin, pout);
-    default: mnv4::detail::fail("depthwise_conv: unsupported kernel ", f.k, " / stride ", f.stride, " (expected 3 or 5 / 1 or 2)");
-  }
+  depthwise_conv_rows<Arch>(in, d, f, out, row_begin, row_end, DepthwiseRowsLayout{.in_pitch = in_pitch, .out_pitch = out_pitch});
 }
 
 // All output rows; returns the output dims.
