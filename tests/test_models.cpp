@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <string>
 
 #include "compare.hpp"
@@ -263,6 +264,23 @@ TEST(BlockBackends, BandedUibMatchesReference) {
   const Dims wide{1, 8, 3, 20000};
   EXPECT_FALSE((block_impl_t<backend::Cpu, extra_dw>::banded(wide)));
   check_block_backends<extra_dw>(wide, 9);
+}
+
+// The CPU fact that picks Winograd over the direct 3×3/2 kernel for Conv-S on
+// AVX-512 (winograd_s2_preferred), against what Linux reports of the same CPUID.
+TEST(CpuModel, HalfWidthAvx512IsAmdFamily19h) {
+  std::ifstream info("/proc/cpuinfo");
+  std::string line, vendor;
+  int family = -1;
+  while (std::getline(info, line) && (vendor.empty() || family < 0)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos || colon + 2 > line.size()) continue;
+    const std::string value = line.substr(colon + 2);
+    if (line.rfind("vendor_id", 0) == 0) vendor = value;
+    if (line.rfind("cpu family", 0) == 0) family = std::stoi(value);
+  }
+  if (vendor.empty() || family < 0) GTEST_SKIP() << "no x86 vendor and family in /proc/cpuinfo";
+  EXPECT_EQ(avx512_on_half_width_units(), vendor == "AuthenticAMD" && family == 0x19) << vendor << " family " << family;
 }
 
 // The conversions against the index formula itself (the model tests above use

@@ -169,23 +169,32 @@ Dims depthwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv&
 template <class Arch, class SpecT, SpecT S>
 struct CpuConvBn {
   static constexpr Layout layout = Layout::kNHWC;
-  static constexpr bool kWinograd = kernels::cpu::winograd_s2_applies<Arch>(S.in, S.out, S.k, S.stride);
+  // By the Winograd transform where winograd_s2_preferred says (for some
+  // shapes it depends on the CPU, so it is asked at run time); else direct or im2col.
+  static bool winograd() {
+    if constexpr (S.k == 3 && S.stride == 2 && S.in >= 16)
+      return kernels::cpu::winograd_s2_preferred<Arch>(S.in, S.out, S.k, S.stride);
+    else
+      return false;
+  }
   explicit CpuConvBn(const ConvBnWeights& w) : conv_(pack(fold_dense(w, S.stride, S.act))) {}
   static Dims output_dims(Dims in) { return {in.n, S.out, conv_out(in.h, S.k, S.stride), conv_out(in.w, S.k, S.stride)}; }
   static std::size_t scratch_floats(Dims in) {
-    if constexpr (kWinograd) return winograd_s2_scratch(in, S.out);
+    if (winograd()) return winograd_s2_scratch(in, S.out);
     return kernels::cpu::im2col_floats<Arch>(output_dims(in).pixels(), S.in, S.out, S.k, S.stride);
   }
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
-    if constexpr (S.k == 1 && S.stride == 1)
+    if constexpr (S.k == 1 && S.stride == 1) {
       pointwise<Arch>(ctx, in, d, conv_, out);
-    else if constexpr (kWinograd)
-      winograd_s2<Arch>(ctx, in, d, conv_, scratch, out);
-    else
-      dense<Arch>(ctx, in, d, conv_, scratch, out);
+    } else {
+      if (winograd())
+        winograd_s2<Arch>(ctx, in, d, conv_, scratch, out);
+      else
+        dense<Arch>(ctx, in, d, conv_, scratch, out);
+    }
   }
   static FoldedConv pack(FoldedConv f) {
-    if constexpr (kWinograd) return kernels::cpu::pack_for_winograd_s2<Arch>(std::move(f));
+    if (winograd()) return kernels::cpu::pack_for_winograd_s2<Arch>(std::move(f));
     return kernels::cpu::pack_for_gemm<Arch>(std::move(f));
   }
   FoldedConv conv_;

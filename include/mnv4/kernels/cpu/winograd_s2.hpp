@@ -22,6 +22,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "mnv4/core/cpu_model.hpp"
 #include "mnv4/core/dims.hpp"
 #include "mnv4/kernels/cpu/dense_conv.hpp"
 #include "mnv4/kernels/cpu/epilogue.hpp"
@@ -52,6 +53,19 @@ inline constexpr int kWinogradTiles = 12;
 template <class Arch>
 constexpr bool winograd_s2_applies(int in_c, int out_c, int k, int stride) {
   return k == 3 && stride == 2 && in_c >= 16 && !dense_conv_is_direct<Arch>(in_c, out_c, k, stride);
+}
+
+// winograd_s2_applies, or, where AVX-512's direct kernel runs the shape too, on
+// cores whose 512-bit FMAs are half rate (avx512_on_half_width_units): there
+// Winograd's 25/36 of the FMAs are worth its extra loads and stores from 32
+// channels up. Measured on Zen 4: `bench_kernels` (3 runs) 32 → 96 0.89 of the
+// direct kernel's time, 32 → 32 0.95, 24 → 96 1.00 (so from 32 channels);
+// Conv-S (`mnv4-run --profile`, 15 alternating runs) blocks.1.0 (32 → 96) 0.88,
+// blocks.0.0 (32 → 32) 0.97. Decided at run time, once a process.
+template <class Arch>
+bool winograd_s2_preferred(int in_c, int out_c, int k, int stride) {
+  if (winograd_s2_applies<Arch>(in_c, out_c, k, stride)) return true;
+  return k == 3 && stride == 2 && in_c >= 32 && xsimd::batch<float, Arch>::size == 16 && avx512_on_half_width_units();
 }
 
 namespace detail {
