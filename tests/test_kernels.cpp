@@ -198,7 +198,7 @@ ISA_TEST(KernelDense, ConvolutionMatchesReference) {
   // 40 columns: the direct kernel's pixel groups read the image in place
   // between its edges and gather their patches at them; 7: gathered only.
   for (int in_c : {3, 5, 24, 32})
-    for (int out_c : {1, kLanes + 1, 2 * kLanes, 48, 6 * kLanes})
+    for (int out_c : {1, kLanes + 1, 2 * kLanes, 24, 48, 6 * kLanes})
       for (int k : {1, 3})
         for (int s : {1, 2})
           for (Act act : {Act::kNone, Act::kRelu, Act::kGelu})
@@ -254,8 +254,11 @@ ISA_TEST(KernelDense, InPlaceMatchesReference) {
 
 ISA_TEST(KernelDense, PixelRangesComposeTheWholeOutput) {
   MNV4_REQUIRE_ISA();
-  // Ranges that start and end inside rows and inside the direct kernel's groups.
-  for (const auto& [in_c, out_c] : {std::pair{3, 2 * kLanes}, {32, 2 * kLanes}, {24, 6 * kLanes}}) {
+  // Ranges that start and end inside rows and inside the direct kernel's groups,
+  // each written to a buffer of its own size with guard values after it: the
+  // stores of a partial last vector (Conv-L's 24-output stem) stay in the range.
+  for (const auto& [in_c, out_c] : {std::pair{3, 2 * kLanes}, {32, 2 * kLanes}, {24, 6 * kLanes}, {3, 24}, {3, 1},
+                                    {3, kLanes + 1}}) {
     const Dims d{2, in_c, 11, 38};
     const Tensor x({d.n, d.h, d.w, d.c}, randoms(d.count(), 7));
     const FoldedConv f = kernels::cpu::pack_for_gemm<Arch>(fold_dense(random_conv_bn(out_c, in_c, 3, 4), 2, Act::kRelu));
@@ -264,11 +267,17 @@ ISA_TEST(KernelDense, PixelRangesComposeTheWholeOutput) {
     std::vector<float> scratch(kernels::cpu::dense_conv_scratch<Arch>(d, f) + 1);
     kernels::cpu::dense_conv<Arch>(x.data(), d, f, scratch.data(), whole.data());
     const auto co = static_cast<std::size_t>(o.c);
-    for (std::size_t p = 0; p < o.pixels(); p += 5) {
-      const std::size_t end = std::min(o.pixels(), p + 5);
-      kernels::cpu::dense_conv_rows<Arch>(x.data(), d, f, scratch.data(), parts.data() + p * co, nullptr, p, end);
-    }
-    EXPECT_EQ(relative_error(parts, whole), 0.0) << "in_c " << in_c;
+    constexpr float kGuard = -7777.0f;
+    for (const std::size_t step : {5, 19})
+      for (std::size_t p = 0; p < o.pixels(); p += step) {
+        const std::size_t end = std::min(o.pixels(), p + step), floats = (end - p) * co;
+        std::vector<float> range(floats + 2 * kLanes, kGuard);
+        kernels::cpu::dense_conv_rows<Arch>(x.data(), d, f, scratch.data(), range.data(), nullptr, p, end);
+        for (std::size_t i = floats; i < range.size(); ++i)
+          ASSERT_EQ(range[i], kGuard) << "in_c " << in_c << " out_c " << out_c << " pixels " << p << ".." << end;
+        std::copy_n(range.data(), floats, parts.data() + p * co);
+      }
+    EXPECT_EQ(relative_error(parts, whole), 0.0) << "in_c " << in_c << " out_c " << out_c;
   }
 }
 
