@@ -407,7 +407,8 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   // time, 12×12×512 5×5 0.86, 24×24×768 5×5 0.95, 48×48×384 5×5/2 0.92; where
   // the lines spread over 16 sets or more (192, 480, 960) a pad only adds bytes.
   static constexpr std::size_t kMidPitch = S.mid_k != 0 && S.mid % 128 == 0 ? S.mid + 16 : S.mid;
-  // [region A: dw_start or dw_mid output | region B: expanded (or the windows) | region C: dw_start output when banded]
+  // [region A: dw_start or dw_mid output | region B: expanded]; banded, region B holds each part's
+  // window, band of outputs and dw_start rows (part_floats).
   static std::size_t region_a(Dims in) {
     const Dims s = start_dims(in);
     return std::max(s.count(), output_dims(in).pixels() * kMidPitch);
