@@ -45,6 +45,10 @@ peak_of() {
   if [ -n "${MNV4_PEAK_GFLOPS:-}" ]; then awk -v p="$MNV4_PEAK_GFLOPS" -v t="$1" 'BEGIN{print p*t}'
   else [ "$1" = 1 ] && echo 210.7 || echo 404.8; fi
 }
+# % of the peak of `threads` cores that model `key` runs at when one pass takes `ms`.
+pct_of_peak() {
+  awk -v g="${gmacs[$1]}" -v ms="$2" -v p="$(peak_of "$3")" 'BEGIN{printf "%.0f", 100*2*g/ms*1000/p}'
+}
 exporter=build/release/benchmarks/mnv4-export-onnx
 onnx_of() {  # timm's export when ../shared/peers has it, else mnv4-export-onnx's
   local key=$1 model=mobilenetv4_${1%_*} res=${1##*_}
@@ -79,12 +83,11 @@ for threads in 1 2; do
                    -v b="${om_of[hybrid_medium_256]}" -v tb="${b[$i]}" 'BEGIN{printf "%.2f", t*(a/ta+b/tb)/2}')
     fi
     gf=$(awk -v g="${gmacs[$key]}" -v ms="$mm" 'BEGIN{printf "%.1f", 2*g/ms*1000}')
-    pct=$(awk -v f="$gf" -v p="$(peak_of "$threads")" 'BEGIN{printf "%.0f", 100*f/p}')
     ratio=$(awk -v a="$mm" -v b="$om" 'BEGIN{printf "%.2f", a/b}')
-    ort_pct=$(awk -v g="${gmacs[$key]}" -v ms="$om" -v p="$(peak_of "$threads")" 'BEGIN{printf "%.0f", 100*2*g/ms*1000/p}')
     target=0.85; [ "$key" = conv_large_384 ] && [ "$threads" = 1 ] && target=0.95
-    needs=$(awk -v g="${gmacs[$key]}" -v ms="$om" -v t="$target" -v p="$(peak_of "$threads")" \
-                'BEGIN{printf "%.0f", 100*2*g/(ms*t)*1000/p}')
+    pct=$(pct_of_peak "$key" "$mm" "$threads")
+    ort_pct=$(pct_of_peak "$key" "$om" "$threads")
+    needs=$(pct_of_peak "$key" "$(awk -v ms="$om" -v t="$target" 'BEGIN{print ms*t}')" "$threads")
     printf '| %s | %s | %.2f | %.2f | %s | %s | %s | %s%% | %s%% | %s (%s%%) | %s | %s |\n' "$model" "$threads" "$mm" "$om" \
       "$ratio" "$paired" "$gf" "$pct" "$ort_pct" "$target" "$needs" "$source" "$scaled"
     echo "$model,$threads,$mm,$om,$ratio,$paired,$gf,$pct,$ort_pct,$target,$needs,$source,$scaled" >> build/compare_ort.csv
