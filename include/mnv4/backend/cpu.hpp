@@ -164,19 +164,27 @@ Dims depthwise(const RunContext& ctx, const float* in, Dims d, const FoldedConv&
   return {d.n, d.c, conv_out(d.h, f.k, f.stride), conv_out(d.w, f.k, f.stride)};
 }
 
+// Whether a k×k convolution In → Out of a block runs by the Winograd transform:
+// winograd_s2_preferred, asked at run time since for some shapes it depends on
+// the CPU. Blocks whose shape it can never take compile no Winograd path (kShape).
+template <class Arch, int In, int Out, int K, int Stride>
+struct WinogradS2Choice {
+  static constexpr bool kShape = kernels::cpu::winograd_s2_shape(In, K, Stride);
+  static bool use() {
+    if constexpr (kShape)
+      return kernels::cpu::winograd_s2_preferred<Arch>(In, Out, K, Stride);
+    else
+      return false;
+  }
+};
+
 // ---- Stem and ConvBnAct: one folded dense convolution ---------------------------
 
 template <class Arch, class SpecT, SpecT S>
 struct CpuConvBn {
   static constexpr Layout layout = Layout::kNHWC;
-  // By the Winograd transform where winograd_s2_preferred says (for some
-  // shapes it depends on the CPU, so it is asked at run time); else direct or im2col.
-  static bool winograd() {
-    if constexpr (S.k == 3 && S.stride == 2 && S.in >= 16)
-      return kernels::cpu::winograd_s2_preferred<Arch>(S.in, S.out, S.k, S.stride);
-    else
-      return false;
-  }
+  // By the Winograd transform where WinogradS2Choice says; else direct or im2col.
+  static bool winograd() { return WinogradS2Choice<Arch, S.in, S.out, S.k, S.stride>::use(); }
   explicit CpuConvBn(const ConvBnWeights& w) : conv_(pack(fold_dense(w, S.stride, S.act))) {}
   static Dims output_dims(Dims in) { return {in.n, S.out, conv_out(in.h, S.k, S.stride), conv_out(in.w, S.k, S.stride)}; }
   static std::size_t scratch_floats(Dims in) {
@@ -214,10 +222,10 @@ struct BlockImpl<backend::CpuFor<Arch>, S> : CpuConvBn<Arch, ConvBn, S> {
 template <class Arch, FusedIb S>
 struct BlockImpl<backend::CpuFor<Arch>, S> {
   static constexpr Layout layout = Layout::kNHWC;
-  // The expansion by the Winograd transform where it runs 3×3/2 (Conv-M's and
-  // Hybrid-M's 32 → 128 everywhere, all four models' on AVX2/SSE), two output
+  // The expansion by the Winograd transform where WinogradS2Choice says (Conv-M's
+  // and Hybrid-M's 32 → 128 everywhere, all four models' on AVX2/SSE), two output
   // rows at a time; else direct, in place, or im2col blocks (run).
-  static constexpr bool kWinograd = kernels::cpu::winograd_s2_applies<Arch>(S.in, S.mid, S.k, S.stride);
+  using Winograd = WinogradS2Choice<Arch, S.in, S.mid, S.k, S.stride>;
   explicit BlockImpl(FusedIbWeights&& w)
       : exp_(pack_expansion(fold_dense(w.exp, S.stride, S.act))),
         pwl_(kernels::cpu::pack_for_gemm<Arch>(fold_dense(w.pwl, 1, Act::kNone))) {}
@@ -227,7 +235,9 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
     return kernels::cpu::im2col_floats<Arch>(output_dims(in).pixels(), S.in, S.mid, S.k, S.stride);
   }
   static std::size_t scratch_floats(Dims in) {
-    if constexpr (kWinograd) return std::min(planned_parts(), kernels::cpu::winograd_s2_row_pairs(in)) * winograd_part_floats(in);
+    if constexpr (Winograd::kShape) {
+      if (Winograd::use()) return std::min(planned_parts(), kernels::cpu::winograd_s2_row_pairs(in)) * winograd_part_floats(in);
+    }
     return im2col(in) + output_dims(in).pixels() * S.mid;
   }
   // Row by row with the input read in place where the shape allows
@@ -236,7 +246,9 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
   // while in L1/L2, so the expanded tensor (2 MB and more at these resolutions)
   // never makes a round trip through L3.
   void run(const float* in, Dims d, float* out, float* scratch, const RunContext& ctx) const {
-    if constexpr (kWinograd) return run_winograd(in, d, out, scratch, ctx);
+    if constexpr (Winograd::kShape) {
+      if (Winograd::use()) return run_winograd(in, d, out, scratch, ctx);
+    }
     if (run_rows_in_place(in, d, out, scratch, ctx)) return;
     constexpr std::size_t kPixelsPerTask = 2 * kernels::cpu::GemmTiling<Arch>::kRowUnit;
     const Dims o = output_dims(d);
@@ -260,7 +272,7 @@ struct BlockImpl<backend::CpuFor<Arch>, S> {
 
  private:
   static FoldedConv pack_expansion(FoldedConv f) {
-    if constexpr (kWinograd) return kernels::cpu::pack_for_winograd_s2<Arch>(std::move(f));
+    if (Winograd::use()) return kernels::cpu::pack_for_winograd_s2<Arch>(std::move(f));
     return kernels::cpu::pack_for_gemm<Arch>(std::move(f));
   }
   // A part's scratch on the Winograd path: the transform's blocks and a row pair's expansion.

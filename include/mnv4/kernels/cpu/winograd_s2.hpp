@@ -50,9 +50,12 @@ inline constexpr int kWinogradTiles = 12;
 // 32 → 96 no faster. AVX2+FMA (im2col or in-place GEMMs before): Conv-S's
 // 32 → 32 and 32 → 96 0.85 and 0.77 of the time, the FusedIB expansions of
 // Conv-M 0.78 and Conv-L 0.85.
+// The shapes the transform can run at all (what the preferences below choose among).
+constexpr bool winograd_s2_shape(int in_c, int k, int stride) { return k == 3 && stride == 2 && in_c >= 16; }
+
 template <class Arch>
 constexpr bool winograd_s2_applies(int in_c, int out_c, int k, int stride) {
-  return k == 3 && stride == 2 && in_c >= 16 && !dense_conv_is_direct<Arch>(in_c, out_c, k, stride);
+  return winograd_s2_shape(in_c, k, stride) && !dense_conv_is_direct<Arch>(in_c, out_c, k, stride);
 }
 
 // winograd_s2_applies, or, where AVX-512's direct kernel runs the shape too, on
@@ -65,7 +68,8 @@ constexpr bool winograd_s2_applies(int in_c, int out_c, int k, int stride) {
 template <class Arch>
 bool winograd_s2_preferred(int in_c, int out_c, int k, int stride) {
   if (winograd_s2_applies<Arch>(in_c, out_c, k, stride)) return true;
-  return k == 3 && stride == 2 && in_c >= 32 && xsimd::batch<float, Arch>::size == 16 && avx512_on_half_width_units();
+  return winograd_s2_shape(in_c, k, stride) && in_c >= 32 && xsimd::batch<float, Arch>::size == 16 &&
+         avx512_on_half_width_units();
 }
 
 namespace detail {
